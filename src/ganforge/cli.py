@@ -1,0 +1,145 @@
+"""The `ganforge` command: parse options, call the API, print. No training logic lives here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import GanforgeError
+
+
+class Group(click.Group):
+    """Turns a GanforgeError into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GanforgeError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("aborted (the last complete checkpoint is kept)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(package_name="ganforge")
+def cli():
+    """Train GANs on image datasets and look at, measure and use what they learn.
+
+    \b
+    ganforge train                         # offline default: embedded MNIST subset, minutes on a CPU
+    ganforge train --preset dcgan-mnist    # the TensorFlow DCGAN tutorial, exactly
+    ganforge generate runs/RUN --n 64 --out grid.png
+    ganforge info runs/RUN
+    """
+
+
+def _overrides(options: dict, sets: tuple[str, ...]) -> dict:
+    from .config import parse_assignment
+
+    values = dict(parse_assignment(s) for s in sets)
+    values.update({k: v for k, v in options.items() if v is not None})
+    return values
+
+
+@cli.command()
+@click.option("--preset", metavar="NAME", help="Preset to start from (see --list-presets).  [default: default]")
+@click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="A YAML file of config fields (copy a preset and edit it).")
+@click.option("--dataset", metavar="NAME", help="embedded-mnist | mnist | fashion-mnist | cifar10 | folder:PATH")
+@click.option("--data-dir", metavar="DIR", help="Folder holding mnist/, fashion-mnist/, cifar-10/ (else $GANFORGE_DATA, then the cache).")
+@click.option("--epochs", type=int, metavar="N", help="Epochs to train (when resuming: the new total).")
+@click.option("--batch-size", type=int, metavar="N")
+@click.option("--seed", type=int, metavar="N", help="Seed for every random stream; the same seed repeats a CPU run exactly.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--max-steps", type=int, metavar="N", help="Stop after N optimiser steps in total (smoke runs).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config field; repeatable.")
+@click.option("--out", metavar="DIR", help="Run folder.  [default: runs/DATE_DATASET_ARCH]")
+@click.option("--resume", metavar="RUN_DIR", help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--list-presets", is_flag=True, help="List the presets and exit.")
+def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, device, max_steps, sets, out,
+          resume, progress, dry_run, list_presets):
+    """Train a GAN; writes samples, metrics, TensorBoard logs and checkpoints to a run folder.
+
+    \b
+    ganforge train
+    ganforge train --preset dcgan-mnist --dataset mnist --epochs 50
+    ganforge train --config my.yaml --set lr_g=2e-4 --set batch_size=128
+    ganforge train --resume runs/2026-11-22_mnist_dcgan28
+    """
+    import yaml
+
+    from . import config as config_mod
+    from . import training
+
+    if list_presets:
+        for name in config_mod.preset_names():
+            click.echo(name)
+        return
+    overrides = _overrides({"dataset": dataset, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size,
+                            "seed": seed, "device": device, "max_steps": max_steps}, sets)
+    if resume:
+        if config_file:
+            raise click.UsageError("--config cannot be used with --resume: a run keeps its own config")
+        if preset:
+            overrides["preset"] = preset
+        if dry_run:
+            from .rundir import open_run
+
+            click.echo(yaml.safe_dump(training.resume_config(open_run(resume), overrides).to_dict(), sort_keys=False))
+            return
+        result = training.resume(resume, overrides, progress=progress, echo=click.echo)
+    else:
+        cfg = config_mod.build_config(preset, config_file, overrides)
+        if dry_run:
+            click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            return
+        result = training.train(cfg, out=out, progress=progress, echo=click.echo)
+    if result.reason in ("interrupted", "max_steps"):
+        click.echo(f"stopped ({result.reason}); checkpoint saved. Resume with: ganforge train --resume {result.run.root}")
+        if result.reason == "interrupted":
+            sys.exit(130)
+    else:
+        click.echo(f"done. Run folder: {result.run.root}  (try: ganforge generate {result.run.root} --out grid.png)")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--n", "n", type=int, default=64, metavar="N", help="How many images.")
+@click.option("--out", default="samples.png", metavar="PATH",
+              help="x.png: one grid; x.npz: uint8 array (N,H,W,C); dir/: one PNG per image.")
+@click.option("--seed", type=int, metavar="N", help="Noise seed; the same seed gives the same images.  [default: random, printed]")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+def generate(run_dir, n, out, seed, device):
+    """Draw new images from a trained run.
+
+    \b
+    ganforge generate runs/RUN --n 64 --out grid.png
+    ganforge generate runs/RUN --n 1000 --out samples.npz --seed 1
+    ganforge generate runs/RUN --n 100 --out images/
+    """
+    from .generate import generate as generate_images
+
+    what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device)
+    click.echo(f"wrote {what} (seed {used_seed})")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+def info(run_dir):
+    """Show a run's config, progress and last metrics."""
+    from .report import describe_run
+
+    click.echo(describe_run(run_dir))
+
+
+def main():
+    cli(prog_name="ganforge")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The run config: one flat dataclass of plain values, presets as small YAML files, overrides.
+
+Defaults live here and only here. A preset file (src/ganforge/presets/NAME.yaml) lists just the
+fields where it differs, and a user's own YAML or `--set key=value` overrides any field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class Config:
+    # run
+    preset: str = "default"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    # data
+    dataset: str = "embedded-mnist"  # embedded-mnist | mnist | fashion-mnist | cifar10 | folder:PATH
+    data_dir: str | None = None  # None: $GANFORGE_DATA, then the user cache, then download
+    subset: int = 0  # >0: train on the first N images only (quick tries, tests)
+    # networks (see nets/dcgan.py for what each arch builds)
+    arch: str = "dcgan28"  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial)
+    channels: int = 1
+    image_size: int = 28
+    latent_dim: int = 100
+    g_width: int = 256  # channels of G's first feature map; later layers halve it
+    d_width: int = 64  # channels of D's first conv; later layers double it
+    d_dropout: float = 0.3
+    leak: float = 0.3  # LeakyReLU slope; 0.3 is the Keras default the tutorial relies on
+    bn_momentum: float = 0.01  # PyTorch convention: Keras momentum 0.99 == PyTorch 0.01
+    bn_eps: float = 1e-3  # Keras default epsilon
+    init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch defaults) | dcgan (N(0, 0.02))
+    # objective and optimisation
+    loss: str = "bce"  # bce: binary cross-entropy on D's logit (the tutorial's loss)
+    step: str = "joint"  # joint | d_then_g | d_real_fake_g (see train/step.py)
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 256
+    drop_last: bool = False  # the tutorial keeps the short last batch
+    epochs: int = 12
+    max_steps: int = 0  # >0: stop after this many steps in total (smoke runs, tests)
+    # artefacts
+    n_fixed: int = 16  # fixed noise vectors shown as the progress grid (4x4)
+    tensorboard: bool = True
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default channels, image size)
+CHOICES = {
+    "device": ("auto", "cpu", "cuda"),
+    "arch": tuple(ARCH_SHAPES),
+    "init": ("keras", "torch", "dcgan"),
+    "loss": ("bce",),
+    "step": ("joint", "d_then_g", "d_real_fake_g"),
+}
+
+
+def preset_names() -> list[str]:
+    files = resources.files("ganforge") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{at}; fix the syntax and try again") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of config fields (key: value), got {type(data).__name__}")
+    return data
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = resources.files("ganforge") / "presets" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}")
+    values = _read_yaml(path.read_text(), f"preset {name}")
+    values["preset"] = name
+    return values
+
+
+def load_yaml_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; check the path given to --config")
+    return _read_yaml(path.read_text(), str(path))
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'lr_g=2e-4' -> ('lr_g', 0.0002), values parsed as YAML scalars."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set lr_g=2e-4")
+    return key.strip(), _read_yaml(f"v: {raw}", f"--set {text}")["v"] if raw.strip() else None
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Check one value against the field's declared type, converting the safe cases (int -> float)."""
+    kind = FIELD_TYPES[key]
+    if value is None:
+        if "None" in kind:
+            return None
+        raise ConfigError(f"{key} must not be empty; it needs a {kind} value")
+    base = kind.replace(" | None", "")
+    if base in ("int", "float") and isinstance(value, str):
+        value = _number(value)  # YAML reads 2e-4 (no dot) as a string
+    if base == "bool" and isinstance(value, bool):
+        return value
+    if base == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if base == "str" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"{key}={value!r} is not a valid {base}; e.g. {key}={getattr(Config(), key)!r}")
+
+
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def build_config(preset: str | None = None, file: str | Path | None = None,
+                 overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults <- preset <- config file <- overrides, then validated."""
+    values: dict[str, Any] = {}
+    file_values = load_yaml_file(file) if file else {}
+    preset = preset or file_values.get("preset") or "default"
+    values.update(load_preset(preset))
+    values.update(file_values)
+    values.update({k: v for k, v in (overrides or {}).items()})
+    values["preset"] = preset
+    return config_from_dict(values)
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    unknown = sorted(set(values) - set(FIELD_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown config field {unknown[0]!r}; valid fields: {', '.join(FIELD_TYPES)}")
+    cfg = Config(**{k: _coerce(k, v) for k, v in values.items()})
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    for key, allowed in CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed; choose one of: {', '.join(allowed)}")
+    for key in ("latent_dim", "g_width", "d_width", "batch_size", "epochs", "n_fixed", "channels", "image_size"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
+    for key in ("max_steps", "subset"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (no limit) or more")
+    for key in ("lr_g", "lr_d"):
+        value = getattr(cfg, key)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key}={value} must be a positive number, e.g. 1e-4")
+    for key in ("beta1", "beta2", "d_dropout", "bn_momentum"):
+        value = getattr(cfg, key)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{key}={value} must be in [0, 1)")
+    if not (cfg.leak >= 0 and cfg.bn_eps > 0):
+        raise ConfigError("leak must be >= 0 and bn_eps > 0")
+    channels, size = ARCH_SHAPES[cfg.arch]
+    if cfg.image_size != size:
+        raise ConfigError(f"arch {cfg.arch} makes {size}x{size} images, but image_size={cfg.image_size}; "
+                          f"set image_size={size} or pick another arch ({', '.join(ARCH_SHAPES)})")
+    if cfg.channels not in (1, 3):
+        raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def read_config(path: str | Path) -> Config:
+    """Read a resolved config written by save_config (a run folder's config.yaml)."""
+    return config_from_dict(load_yaml_file(path))

@@ -1,0 +1,71 @@
+"""New images from a trained generator: load it from a run folder, sample, write PNG/NPZ."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import Config, read_config
+from .data import to_uint8
+from .errors import CheckpointError, ConfigError
+from .fileio import atomic_write
+from .nets import build_generator
+from .rundir import open_run
+from .training.checkpoint import load_into, read_generator
+from .viz import grid_image, save_png
+
+
+def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
+    """The run's generator in eval mode, rebuilt from its config.yaml and generator.safetensors."""
+    run = open_run(run_dir)
+    if not run.generator.is_file():
+        raise CheckpointError(f"{run.root} has no generator.safetensors yet; train at least one epoch first")
+    cfg = read_config(run.config)
+    G = build_generator(cfg)
+    load_into(G, read_generator(run.generator), f"{run.generator}")
+    return G.to(device).eval(), cfg
+
+
+@torch.no_grad()
+def sample(G: torch.nn.Module, latent_dim: int, n: int, seed: int, batch_size: int = 500,
+           device: str | torch.device = "cpu") -> torch.Tensor:
+    """n images as uint8 (n, C, H, W), from noise drawn with `seed` (same seed, same images)."""
+    if n < 1:
+        raise ConfigError(f"--n {n}: ask for at least one image")
+    noise = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
+    return torch.cat(chunks)
+
+
+def write_samples(images: torch.Tensor, out: str | Path) -> str:
+    """Write uint8 (N, C, H, W) images by the target's form and return what was written:
+    *.png -> one grid; *.npz -> array 'images' (N, H, W, C) uint8; a folder -> one PNG per image."""
+    out = Path(out)
+    text = str(out)
+    if out.suffix.lower() == ".png":
+        save_png(grid_image(images.float() / 127.5 - 1, min_side=0), out)
+        return f"a grid of {len(images)} images in {out}"
+    if out.suffix.lower() == ".npz":
+        array = images.permute(0, 2, 3, 1).numpy()
+        atomic_write(out, lambda tmp: np.savez_compressed(open(tmp, "wb"), images=array))
+        return f"{len(images)} images as uint8 array {tuple(array.shape)} (N, H, W, C) in {out}"
+    if out.suffix and not text.endswith(("/", "\\")) and not out.is_dir():
+        raise ConfigError(f"--out {out}: use a .png (grid), .npz (array) or a folder path ending in /")
+    out.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    width = len(str(len(images) - 1))
+    for i, image in enumerate(images.permute(0, 2, 3, 1).numpy()):
+        Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(out / f"{i:0{max(width, 4)}d}.png")
+    return f"{len(images)} PNG files in {out}/"
+
+
+def generate(run_dir: str | Path, n: int = 64, out: str | Path = "samples.png", seed: int | None = None,
+             device: str = "cpu") -> tuple[str, int]:
+    """Sample n new images from a run and write them to `out`; returns (description, seed used)."""
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    G, cfg = load_generator(run_dir, device)
+    return write_samples(sample(G, cfg.latent_dim, n, seed, device=device), out), seed

@@ -1,0 +1,59 @@
+"""Build the generator and discriminator a config describes, and count their parameters."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import dcgan
+
+ARCHS = {
+    "dcgan28": (dcgan.generator28, dcgan.discriminator28),
+    "dcgan32": (dcgan.generator32, dcgan.discriminator32),
+}
+
+
+def build_generator(cfg) -> nn.Module:
+    make_g, _ = ARCHS[cfg.arch]
+    return make_g(latent_dim=cfg.latent_dim, width=cfg.g_width, channels=cfg.channels,
+                  leak=cfg.leak, bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps)
+
+
+def build_discriminator(cfg) -> nn.Module:
+    _, make_d = ARCHS[cfg.arch]
+    return make_d(width=cfg.d_width, channels=cfg.channels, leak=cfg.leak, dropout=cfg.d_dropout)
+
+
+def init_weights(net: nn.Module, scheme: str, generator: torch.Generator | None = None) -> None:
+    """keras: Glorot-uniform kernels and zero biases, as the tutorials' Keras layers start.
+    dcgan: N(0, 0.02) weights, BN gamma N(1, 0.02), as in the DCGAN paper and pytorch/examples.
+    torch: leave PyTorch's own defaults."""
+    if scheme == "torch":
+        return
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if scheme == "keras":
+                nn.init.xavier_uniform_(m.weight, generator=generator)
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and scheme == "dcgan":
+            nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
+            nn.init.zeros_(m.bias)
+
+
+def build_networks(cfg, seed: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """G and D, initialised from `seed` (default cfg.seed) so a run repeats exactly."""
+    gen = torch.Generator().manual_seed(cfg.seed if seed is None else seed)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    init_weights(G, cfg.init, gen)
+    init_weights(D, cfg.init, gen)
+    return G, D
+
+
+def count_parameters(net: nn.Module, trainable_only: bool = True) -> int:
+    n = sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable_only)
+    if not trainable_only:  # the Keras summary counts BatchNorm running statistics too
+        n += sum(b.numel() for name, b in net.named_buffers() if not name.endswith("num_batches_tracked"))
+    return n

@@ -1,0 +1,102 @@
+"""One training step of G and D, in the three orders the tutorials use.
+
+joint          TF DCGAN tutorial: G makes fakes; D scores real and fake once; both losses come
+               from those scores; each net's gradient comes from its own loss; both step.
+d_then_g       pytorch/examples dcgan: D steps on real + detached fake, then G's loss goes
+               through the updated D.
+d_real_fake_g  Keras CIFAR-10 tutorial: D steps on a real batch, then on a fake batch, then G
+               steps on fresh noise through D.
+Every step returns one detached vector of STAT_NAMES, so the loop can sum stats on the device
+without a host sync per step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+STAT_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
+
+
+def _stats(g_loss, d_loss, real_logits, fake_logits) -> torch.Tensor:
+    real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+    return torch.stack([
+        g_loss.detach(), d_loss.detach(),
+        (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),  # D's accuracy
+        torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),  # D(x), D(G(z))
+    ])
+
+
+def _has_batch_stats(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+class TrainStep:
+    def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator):
+        self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
+        self.latent_dim, self.noise_gen = latent_dim, noise_gen
+        self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
+        # Scoring real and fake in one D call is the same maths only when D has no batch statistics.
+        self.score_together = not _has_batch_stats(D)
+        self.run = {"joint": self.joint, "d_then_g": self.d_then_g, "d_real_fake_g": self.d_real_fake_g}[order]
+
+    def __call__(self, real: torch.Tensor) -> torch.Tensor:
+        return self.run(real)
+
+    def noise(self, n: int, device) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, device=device, generator=self.noise_gen)
+
+    def score(self, real, fake):
+        if self.score_together:
+            return self.D(torch.cat([real, fake])).view(-1).split([len(real), len(fake)])
+        return self.D(real).view(-1), self.D(fake).view(-1)
+
+    def joint(self, real):
+        fake = self.G(self.noise(len(real), real.device))
+        real_logits, fake_logits = self.score(real, fake)
+        d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
+        g_loss = self.loss.g(fake_logits)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        # `inputs=` keeps each loss's gradient to its own network, as the tutorial's two tapes do.
+        g_loss.backward(inputs=self.g_params, retain_graph=True)
+        d_loss.backward(inputs=self.d_params)
+        self.opt_g.step()
+        self.opt_d.step()
+        return _stats(g_loss, d_loss, real_logits, fake_logits)
+
+    def d_then_g(self, real):
+        fake = self.G(self.noise(len(real), real.device))
+        # D on real and detached fake
+        real_logits, fake_logits = self.score(real, fake.detach())
+        d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        # G through the updated D
+        g_loss = self.loss.g(self.D(fake).view(-1))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=self.g_params)
+        self.opt_g.step()
+        return _stats(g_loss, d_loss, real_logits, fake_logits)
+
+    def d_real_fake_g(self, real):
+        # D on a real batch, then on a fake batch: two optimiser steps, as two train_on_batch calls
+        real_logits = self.D(real).view(-1)
+        d_loss_real = self.loss.d_real(real_logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss_real.backward()
+        self.opt_d.step()
+        with torch.no_grad():
+            fake = self.G(self.noise(len(real), real.device))
+        fake_logits = self.D(fake).view(-1)
+        d_loss_fake = self.loss.d_fake(fake_logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss_fake.backward()
+        self.opt_d.step()
+        # G on fresh noise through D (D's weights untouched by this step)
+        g_loss = self.loss.g(self.D(self.G(self.noise(len(real), real.device))).view(-1))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=self.g_params)
+        self.opt_g.step()
+        return _stats(g_loss, d_loss_real + d_loss_fake, real_logits, fake_logits)

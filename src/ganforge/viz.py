@@ -1,0 +1,65 @@
+"""Pictures of a run: sample grids, the progress GIF, the loss/accuracy plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from .fileio import atomic_write
+
+
+def grid_image(images: torch.Tensor, nrow: int | None = None, min_side: int = 256) -> Image.Image:
+    """Images in [-1, 1] (N, C, H, W) -> one PIL grid, enlarged by an integer factor (nearest
+    neighbour, so pixels stay sharp) until it is at least min_side pixels wide."""
+    nrow = nrow or math.ceil(math.sqrt(len(images)))
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1), pad_value=1.0)
+    array = grid.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    image = Image.fromarray(array[:, :, 0] if images.shape[1] == 1 else array)
+    scale = max(1, math.ceil(min_side / image.width))
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image
+
+
+def save_png(image: Image.Image, path: str | Path) -> None:
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def save_gif(frame_paths: list[Path], path: str | Path, ms_per_frame: int = 200) -> bool:
+    """All epoch grids as one looping GIF, the last frame held longer. False if there are none."""
+    frames = [Image.open(p).convert("L" if Image.open(p).mode == "L" else "RGB") for p in frame_paths]
+    if not frames:
+        return False
+    durations = [ms_per_frame] * (len(frames) - 1) + [1500]
+    atomic_write(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                                  duration=durations, loop=0))
+    return True
+
+
+def save_loss_plot(records: list[dict], path: str | Path) -> bool:
+    """G and D loss and D's accuracy per epoch, from metrics.jsonl records."""
+    if not records:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in records]
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    ax_loss.plot(epochs, [r["g_loss"] for r in records], marker=".", label="G loss")
+    ax_loss.plot(epochs, [r["d_loss"] for r in records], marker=".", label="D loss")
+    ax_loss.set_ylabel("loss (BCE)")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [r["d_acc_real"] for r in records], marker=".", label="D accuracy on real")
+    ax_acc.plot(epochs, [r["d_acc_fake"] for r in records], marker=".", label="D accuracy on fake")
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+    return True

@@ -1,0 +1,29 @@
+"""Shared fixtures. Real data comes from $GANFORGE_DATA (CI: ../shared/data); never downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ganforge.config import build_config
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = os.environ.get("GANFORGE_DATA")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("set GANFORGE_DATA to a folder with mnist/ and fashion-mnist/ (e.g. ../shared/data)")
+    return Path(root)
+
+
+@pytest.fixture()
+def tiny_config(data_root):
+    """Real MNIST, the tutorial networks, 256 images in batches of 64: 4 steps an epoch."""
+    def make(**overrides):
+        values = dict(dataset="mnist", data_dir=str(data_root), subset=256, batch_size=64, epochs=2, seed=7,
+                      device="cpu")
+        values.update(overrides)
+        return build_config("dcgan-mnist", overrides=values)
+    return make

@@ -1,0 +1,143 @@
+"""Short real-MNIST runs: artefacts, learning signal, exact resume, divergence and interruption."""
+
+import json
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.errors import CheckpointError, TrainingDiverged
+from ganforge.rundir import RunDir
+from ganforge.training import resume, train
+from ganforge.training.checkpoint import load_checkpoint
+from ganforge.training.loop import Trainer
+from ganforge.training.step import STAT_NAMES
+
+quiet = dict(progress=False, echo=lambda *a: None)
+
+
+def test_short_run_writes_every_artefact(tiny_config, tmp_path):
+    result = train(tiny_config(), out=tmp_path / "run", **quiet)
+    run = result.run
+    assert result.reason == "done"
+    records = run.read_metrics()
+    assert [r["epoch"] for r in records] == [1, 2] and records[-1]["step"] == 8
+    for r in records:
+        for key in ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake", "epoch_seconds", "img_per_s"):
+            assert math.isfinite(r[key]), key
+        assert 0 <= r["d_acc_real"] <= 1 and 0 <= r["d_acc_fake"] <= 1 and r["img_per_s"] > 0
+    assert run.config.is_file() and run.checkpoint.is_file() and run.generator.is_file()
+    grids = run.sample_paths()
+    assert [p.name for p in grids] == ["epoch_0001.png", "epoch_0002.png"]
+    assert Image.open(grids[0]).size[0] >= 256  # 4x4 grid, enlarged to be visible
+    gif = Image.open(run.gif)
+    assert gif.n_frames == 2
+    assert Image.open(run.loss_plot).format == "PNG"
+    assert list(run.tensorboard.glob("events.out.tfevents.*"))
+    assert load_checkpoint(run.checkpoint)["state"]["epoch"] == 2
+    assert not list(run.root.rglob("*.tmp"))  # no half-written files left behind
+
+
+def test_discriminator_starts_unsure_then_separates(tiny_config, tmp_path):
+    """An untrained D scores everything near 0.5; within the first steps it learns to call real
+    images real (accuracy on real near 1) and scores them above the fakes."""
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    trainer = Trainer(tiny_config(subset=1024, epochs=1, tensorboard=False), run, **quiet)
+    step, per_step = trainer.step, []
+    trainer.step = lambda real: per_step.append(step(real)) or per_step[-1]
+    trainer.fit()
+    names = dict(zip(STAT_NAMES, torch.stack(per_step).T))
+    assert abs(names["d_real"][0] - 0.5) < 0.1 and abs(names["d_fake"][0] - 0.5) < 0.1
+    record = run.read_metrics()[0]
+    assert record["d_acc_real"] > 0.9
+    assert record["d_real"] > record["d_fake"] + 0.03
+    assert names["d_real"][-4:].mean() > names["d_fake"][-4:].mean()
+
+
+def _weights(run: RunDir):
+    state = load_checkpoint(run.checkpoint)
+    return state
+
+
+def _assert_same_state(a, b):
+    for net in ("G", "D"):
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), f"{net}.{key}"
+    for opt in ("opt_g", "opt_d"):
+        for idx, s in a[opt]["state"].items():
+            for k in s:
+                assert torch.equal(s[k], b[opt]["state"][idx][k]), f"{opt}.{idx}.{k}"
+
+
+@pytest.mark.parametrize("first_stop", [3, 4])  # inside an epoch, and exactly at its end
+def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop):
+    straight = train(tiny_config(max_steps=6), out=tmp_path / "straight", **quiet)
+    part = train(tiny_config(max_steps=first_stop), out=tmp_path / "split", **quiet)
+    assert part.reason == "max_steps"
+    resumed = resume(tmp_path / "split", {"max_steps": 6}, **quiet)
+    assert resumed.reason == "max_steps"
+    a, b = _weights(straight.run), _weights(resumed.run)
+    assert a["state"]["step"] == b["state"]["step"] == 6
+    _assert_same_state(a, b)
+    drop_timing = lambda recs: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "img_per_s")} for r in recs]
+    assert drop_timing(straight.run.read_metrics()) == drop_timing(resumed.run.read_metrics())
+
+
+def test_other_seed_gives_other_weights(tiny_config, tmp_path):
+    a = train(tiny_config(max_steps=2, seed=1), out=tmp_path / "a", **quiet)
+    b = train(tiny_config(max_steps=2, seed=2), out=tmp_path / "b", **quiet)
+    assert not torch.equal(_weights(a.run)["G"]["0.weight"], _weights(b.run)["G"]["0.weight"])
+
+
+def test_nan_stops_cleanly_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    trainer = Trainer(tiny_config(epochs=3), run, **quiet)
+    step, calls = trainer.step, []
+
+    def poisoned(real):  # from the 6th step (epoch 2) on, a weight of G becomes NaN
+        calls.append(1)
+        if len(calls) == 6:
+            with torch.no_grad():
+                next(trainer.G.parameters()).fill_(float("nan"))
+        return step(real)
+
+    trainer.step = poisoned
+    with pytest.raises(TrainingDiverged) as err:
+        trainer.fit()
+    assert "epoch 2" in str(err.value) and "\n" not in str(err.value)
+    saved = load_checkpoint(run.checkpoint)
+    assert saved["state"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point())
+    assert [r["epoch"] for r in run.read_metrics()] == [1]
+    assert run.gif.is_file()
+
+
+def test_stop_request_checkpoints_mid_epoch_and_resumes(tiny_config, tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    trainer = Trainer(tiny_config(), run, **quiet)
+    step, calls = trainer.step, []
+
+    def stop_after_two(real):  # what the Ctrl-C handler does: ask to stop after this step
+        calls.append(1)
+        if len(calls) == 2:
+            trainer.stop_requested = True
+        return step(real)
+
+    trainer.step = stop_after_two
+    assert trainer.fit() == "interrupted"
+    state = load_checkpoint(run.checkpoint)["state"]
+    assert (state["epoch"], state["batch"], state["step"]) == (0, 2, 2)
+    assert resume(run.root, **quiet).reason == "done"
+    assert load_checkpoint(run.checkpoint)["state"]["step"] == 8
+
+
+def test_resume_refuses_another_model(tiny_config, tmp_path):
+    train(tiny_config(max_steps=1), out=tmp_path / "run", **quiet)
+    with pytest.raises(CheckpointError, match="arch='dcgan28'"):
+        resume(tmp_path / "run", {"arch": "dcgan32"}, **quiet)
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train(tiny_config(), out=tmp_path / "run", **quiet)
