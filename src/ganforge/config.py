@@ -24,6 +24,8 @@ class Config:
     preset: str = "default"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    compile: str = "auto"  # torch.compile the step: auto (on for CUDA) | on | off
     # data
     dataset: str = "embedded-mnist"  # embedded-mnist | mnist | fashion-mnist | cifar10 | folder:PATH
     data_dir: str | None = None  # None: $GANFORGE_DATA, then the user cache, then download
@@ -67,6 +69,8 @@ FIELD_TYPES = {f.name: f.type for f in fields(Config)}
 ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default channels, image size)
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
+    "precision": ("auto", "fp32", "bf16"),
+    "compile": ("auto", "on", "off"),
     "arch": tuple(ARCH_SHAPES),
     "init": ("keras", "torch", "dcgan"),
     "loss": ("bce",),

@@ -58,7 +58,7 @@ class TensorBoardLog:
         if grid is not None:
             import numpy as np
 
-            array = torch.from_numpy(np.asarray(grid.convert("RGB"))).permute(2, 0, 1)
+            array = torch.from_numpy(np.array(grid.convert("RGB"))).permute(2, 0, 1)
             self.writer.add_image("samples/fixed_noise", array, epoch)
         self.writer.flush()
 
