@@ -26,8 +26,11 @@ def describe_run(run_dir: str | Path) -> str:
         last = records[-1]
         lines += ["", f"last epoch ({last['epoch']}):"]
         lines += [f"  {key:<14} {last[key]:.4g}" for key in SHOWN if key in last]
-        extra = [k for k in last if k not in SHOWN and k not in ("epoch", "step")]
+        extra = [k for k in last if k not in SHOWN and k not in ("epoch", "step", "warnings")]
         lines += [f"  {key:<14} {last[key]}" for key in extra]
+    findings = run.read_diagnosis()
+    lines += ["", "diagnosis:" if findings else "diagnosis: no warnings"]
+    lines += [f"  epoch {d['epoch']}: {d['message']}" for d in findings]
     artefacts = [p.name for p in (run.gif, run.loss_plot, run.generator) if p.is_file()]
     lines += ["", f"samples: {len(run.sample_paths())} grids in {run.samples}",
               f"files: {', '.join(artefacts) or 'none yet'}"]

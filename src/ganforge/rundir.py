@@ -3,6 +3,7 @@
 runs/2026-11-22_mnist_dcgan28/
   config.yaml              resolved config, enough to rebuild the networks
   metrics.jsonl            one JSON object per epoch (append-only)
+  diagnosis.jsonl          training-health findings, one per line (diagnose.py)
   samples/epoch_0001.png   fixed-noise grid after each epoch
   progress.gif             all grids (end of training and on interrupt)
   losses.png               G/D loss and D accuracy per epoch
@@ -29,6 +30,7 @@ class RunDir:
 
     config = property(lambda self: self.root / "config.yaml")
     metrics = property(lambda self: self.root / "metrics.jsonl")
+    diagnosis = property(lambda self: self.root / "diagnosis.jsonl")
     samples = property(lambda self: self.root / "samples")
     gif = property(lambda self: self.root / "progress.gif")
     loss_plot = property(lambda self: self.root / "losses.png")
@@ -46,6 +48,11 @@ class RunDir:
         if not self.metrics.is_file():
             return []
         return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
+
+    def read_diagnosis(self) -> list[dict]:
+        if not self.diagnosis.is_file():
+            return []
+        return [json.loads(line) for line in self.diagnosis.read_text().splitlines() if line.strip()]
 
     def append_metrics(self, record: dict) -> None:
         with open(self.metrics, "a") as f:

@@ -68,7 +68,9 @@ class TensorBoardLog:
 
 
 def default_writers(cfg) -> list:
-    writers = [SampleGrid(), MetricsLog(), LossPlot(), ProgressGif()]
+    from ..diagnose import Diagnose
+
+    writers = [SampleGrid(), Diagnose(), MetricsLog(), LossPlot(), ProgressGif()]
     if cfg.tensorboard:
         writers.append(TensorBoardLog())
     return writers

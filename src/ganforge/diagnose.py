@@ -1,0 +1,100 @@
+"""Training-health checks: each epoch, read the stats history and say in plain words what looks wrong.
+
+Every finding is one line with a concrete suggestion. Findings go to the console, into the epoch's
+record (`warnings`, so metrics.jsonl keeps them) and to diagnosis.jsonl, which `ganforge info` shows.
+The rules use only what the loop already measures, plus the fixed-noise samples' spread and, when
+evaluation is on, the judge's class coverage.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+
+PATIENCE = 3  # epochs a symptom must last before it is reported (one bad epoch is noise)
+D_WINS = 0.95  # D's accuracy on fakes at or above this: D rejects nearly every fake
+D_AT_CHANCE_ACC = 0.55  # mean of D's accuracy on real and fake at or below this: D is guessing
+D_AT_CHANCE_LOSS = 1.30  # with its loss near log(4) = 1.386, the loss of a D that outputs 0.5
+SPREAD_COLLAPSED = 0.20  # fixed-noise samples' spread below this share of real images' spread
+COVERAGE_DROP = 2  # classes lost against the best coverage seen so far
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+
+
+def spread(images: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between images, per pixel: 0 when all images are the same."""
+    flat = images.flatten(1).float()
+    n = len(flat)
+    if n < 2:
+        return 0.0
+    dist = torch.cdist(flat, flat)
+    return float(dist.sum() / (n * (n - 1)) / flat.shape[1] ** 0.5)
+
+
+def check_history(history: list[dict], sample_spread: float | None = None,
+                  real_spread: float | None = None) -> list[Finding]:
+    """Findings for the newest record of `history` (one dict per epoch, oldest first)."""
+    found = []
+    recent = history[-PATIENCE:]
+    last = history[-1]
+    if len(recent) == PATIENCE and all(r["d_acc_fake"] >= D_WINS for r in recent) \
+            and recent[-1]["g_loss"] > recent[0]["g_loss"]:
+        found.append(Finding("d_dominates", (
+            f"D is winning: it rejects {last['d_acc_fake']:.0%} of fakes for {PATIENCE} epochs while G's loss climbs "
+            f"to {last['g_loss']:.2f}; G gets little gradient. Try a lower lr_d or a higher lr_g, or more d_dropout.")))
+    if len(recent) == PATIENCE and all((r["d_acc_real"] + r["d_acc_fake"]) / 2 <= D_AT_CHANCE_ACC
+                                       and r["d_loss"] >= D_AT_CHANCE_LOSS for r in recent):
+        found.append(Finding("d_collapsed", (
+            f"D is at chance: accuracy {(last['d_acc_real'] + last['d_acc_fake']) / 2:.0%} and loss {last['d_loss']:.2f} "
+            f"(log 4 = 1.39) for {PATIENCE} epochs, so G is being trained against noise. Try a higher lr_d, "
+            "less d_dropout, or a lower lr_g.")))
+    if sample_spread is not None and real_spread and sample_spread < SPREAD_COLLAPSED * real_spread:
+        found.append(Finding("mode_collapse", (
+            f"Mode collapse: the fixed-noise samples are nearly alike (spread {sample_spread:.3f} vs "
+            f"{real_spread:.3f} for real images). Try a lower lr_g, beta1 0.5, or restart from an earlier checkpoint.")))
+    covered = [r["classes_covered"] for r in history if r.get("classes_covered") is not None]
+    if covered and max(covered) - covered[-1] >= COVERAGE_DROP:
+        found.append(Finding("mode_collapse", (
+            f"Mode collapse: the judge sees {covered[-1]} classes in the samples, down from {max(covered)}. "
+            "Try a lower lr_g or restart from an earlier checkpoint.")))
+    return found
+
+
+class Diagnose:
+    """A run writer: checks health each epoch; put it before MetricsLog so warnings are stored."""
+
+    def __init__(self):
+        self.real_spread = None
+
+    def on_start(self, trainer):
+        gen = torch.Generator().manual_seed(0)  # own stream: never touches the training RNG
+        pick = torch.randperm(len(trainer.data), generator=gen)[:64]
+        self.real_spread = spread(trainer.data.images[pick].float() / 127.5 - 1)
+
+    def on_epoch_end(self, trainer, record):
+        history = trainer.run.read_metrics() + [record]
+        findings = check_history(history, spread(trainer.sample_fixed()), self.real_spread)
+        # A condition that lasts is reported once when it starts, not every epoch after.
+        previous = set(history[-2].get("warnings", [])) if len(history) > 1 else set()
+        record["warnings"] = sorted({f.code for f in findings})
+        for f in findings:
+            if f.code not in previous:
+                trainer.echo(f"warning: {f.message}")
+                self.log(trainer, record["epoch"], f)
+
+    def on_end(self, trainer, reason):
+        if reason == "diverged":
+            self.log(trainer, trainer.state.epoch + 1, Finding(
+                "diverged", "Losses or weights became NaN/Inf; training stopped and the last good checkpoint "
+                            "was kept. Lower lr_g/lr_d and resume or restart."))
+
+    @staticmethod
+    def log(trainer, epoch: int, finding: Finding) -> None:
+        with open(trainer.run.diagnosis, "a") as f:
+            f.write(json.dumps({"epoch": epoch, "code": finding.code, "message": finding.message}) + "\n")
