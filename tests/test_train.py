@@ -141,3 +141,26 @@ def test_resume_refuses_another_model(tiny_config, tmp_path):
         resume(tmp_path / "run", {"arch": "dcgan32"}, **quiet)
     with pytest.raises(CheckpointError, match="already holds a run"):
         train(tiny_config(), out=tmp_path / "run", **quiet)
+
+
+def test_cifar_preset_trains_on_cifar_format_files(tmp_path):
+    """The Keras CIFAR-10 recipe (3x32x32, D real / D fake / G order) on files in CIFAR's format."""
+    from test_data import cifar_files, write_cifar
+
+    from ganforge.config import build_config
+    from ganforge.generate import generate
+
+    write_cifar(tmp_path / "data", "folder", cifar_files(num_images=8))
+    cfg = build_config("dcgan-cifar10", overrides=dict(data_dir=str(tmp_path / "data"), epochs=1, batch_size=16,
+                                                       device="cpu", tensorboard=False))
+    result = train(cfg, out=tmp_path / "run", **quiet)
+    record = result.records[0]
+    assert record["step"] == 3 and all(math.isfinite(record[k]) for k in ("g_loss", "d_loss"))
+    generate(result.run.root, n=4, out=tmp_path / "imgs/", seed=0)
+    assert Image.open(tmp_path / "imgs" / "0000.png").mode == "RGB"
+
+
+def test_d_then_g_order_learns_too(tiny_config, tmp_path):
+    result = train(tiny_config(step="d_then_g", epochs=1, tensorboard=False), out=tmp_path / "run", **quiet)
+    record = result.records[0]
+    assert record["d_real"] > record["d_fake"] and math.isfinite(record["g_loss"])
