@@ -62,8 +62,8 @@ def _weights(run: RunDir):
 
 
 def _assert_same_state(a, b):
-    for net in ("G", "D"):
-        for key in a[net]:
+    for net in ("G", "D", "G_ema"):
+        for key in a[net] or ():
             assert torch.equal(a[net][key], b[net][key]), f"{net}.{key}"
     for opt in ("opt_g", "opt_d"):
         for idx, s in a[opt]["state"].items():
@@ -71,15 +71,16 @@ def _assert_same_state(a, b):
                 assert torch.equal(s[k], b[opt]["state"][idx][k]), f"{opt}.{idx}.{k}"
 
 
-@pytest.mark.parametrize("first_stop", [3, 4])  # inside an epoch, and exactly at its end
-def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop):
-    straight = train(tiny_config(max_steps=6), out=tmp_path / "straight", **quiet)
-    part = train(tiny_config(max_steps=first_stop), out=tmp_path / "split", **quiet)
+@pytest.mark.parametrize("first_stop, ema", [(3, 0.0), (4, 0.0), (3, 0.9)])  # inside an epoch, at its end
+def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop, ema):
+    straight = train(tiny_config(max_steps=6, ema=ema), out=tmp_path / "straight", **quiet)
+    part = train(tiny_config(max_steps=first_stop, ema=ema), out=tmp_path / "split", **quiet)
     assert part.reason == "max_steps"
     resumed = resume(tmp_path / "split", {"max_steps": 6}, **quiet)
     assert resumed.reason == "max_steps"
     a, b = _weights(straight.run), _weights(resumed.run)
     assert a["state"]["step"] == b["state"]["step"] == 6
+    assert (a["G_ema"] is not None) == (ema > 0)
     _assert_same_state(a, b)
     drop_timing = lambda recs: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "img_per_s")} for r in recs]
     assert drop_timing(straight.run.read_metrics()) == drop_timing(resumed.run.read_metrics())
@@ -164,3 +165,13 @@ def test_d_then_g_order_learns_too(tiny_config, tmp_path):
     result = train(tiny_config(step="d_then_g", epochs=1, tensorboard=False), out=tmp_path / "run", **quiet)
     record = result.records[0]
     assert record["d_real"] > record["d_fake"] and math.isfinite(record["g_loss"])
+
+
+def test_ema_generator_is_what_gets_saved_for_generate(tiny_config, tmp_path):
+    from ganforge.training.checkpoint import read_generator
+
+    result = train(tiny_config(epochs=1, ema=0.9, tensorboard=False), out=tmp_path / "run", **quiet)
+    saved = load_checkpoint(result.run.checkpoint)
+    weights = read_generator(result.run.generator)
+    assert torch.equal(weights["0.weight"], saved["G_ema"]["0.weight"])
+    assert not torch.equal(saved["G_ema"]["0.weight"], saved["G"]["0.weight"])  # an average lags the live G

@@ -52,6 +52,7 @@ class Config:
     batch_size: int = 256
     drop_last: bool = False  # the tutorial keeps the short last batch
     epochs: int = 12
+    ema: float = 0.0  # >0: also keep an exponential moving average of G (decay, e.g. 0.999) for samples
     max_steps: int = 0  # >0: stop after this many steps in total (smoke runs, tests)
     # artefacts
     n_fixed: int = 16  # fixed noise vectors shown as the progress grid (4x4)
@@ -188,7 +189,7 @@ def validate(cfg: Config) -> None:
         value = getattr(cfg, key)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{key}={value} must be a positive number, e.g. 1e-4")
-    for key in ("beta1", "beta2", "d_dropout", "bn_momentum"):
+    for key in ("beta1", "beta2", "d_dropout", "bn_momentum", "ema"):
         value = getattr(cfg, key)
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}={value} must be in [0, 1)")

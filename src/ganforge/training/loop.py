@@ -24,6 +24,7 @@ from ..losses import get_loss
 from ..nets import build_networks
 from ..rundir import RunDir
 from . import checkpoint as ckpt
+from .ema import EMA
 from .step import STAT_NAMES, TrainStep
 from .writers import default_writers
 
@@ -113,6 +114,7 @@ class Trainer:
         self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
         fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
         self.fixed_noise = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=fixed_gen).to(self.device)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
         self.step = TrainStep(self.G, self.D, self.opt_g, self.opt_d, get_loss(cfg.loss), cfg.latent_dim,
                               cfg.step, self.noise_gen)
         self.batches = batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last)
@@ -131,15 +133,18 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"config": self.cfg.to_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "G_ema": self.ema.average.state_dict() if self.ema else None,
                 "fixed_noise": self.fixed_noise.cpu(), "state": self.state.to_dict(), "rng": rng}
 
     def save(self) -> None:
         ckpt.save_checkpoint(self.run.checkpoint, self.state_dict())
-        ckpt.save_generator(self.run.generator, self.G, self.cfg.to_dict())
+        ckpt.save_generator(self.run.generator, self.sample_generator(), self.cfg.to_dict())
 
     def load(self, saved: dict) -> None:
         ckpt.load_into(self.G, saved["G"], "the checkpoint's generator")
         ckpt.load_into(self.D, saved["D"], "the checkpoint's discriminator")
+        if self.ema:
+            ckpt.load_into(self.ema.average, saved["G_ema"], "the checkpoint's averaged generator")
         self.opt_g.load_state_dict(saved["opt_g"])
         self.opt_d.load_state_dict(saved["opt_d"])
         self.fixed_noise = saved["fixed_noise"].to(self.device)
@@ -152,10 +157,15 @@ class Trainer:
         self.run.keep_metrics_up_to(self.state.epoch)
 
     # ---- sampling ----------------------------------------------------------------------------
+    def sample_generator(self) -> torch.nn.Module:
+        """The generator that samples are drawn from: the weight average when EMA is on."""
+        return self.ema.average if self.ema else self.G
+
     @torch.no_grad()
     def sample_fixed(self) -> torch.Tensor:
-        self.G.eval()  # BatchNorm running statistics, and no update of them
-        images = self.G(self.fixed_noise)
+        G = self.sample_generator()
+        G.eval()  # BatchNorm running statistics, and no update of them
+        images = G(self.fixed_noise)
         self.G.train()
         return images
 
@@ -194,6 +204,8 @@ class Trainer:
         for start, end in self.batches[state.batch:]:
             real = to_float(self.images[order[start:end]])
             state.stats_sum += self.step(real)
+            if self.ema:
+                self.ema.update(state.step)
             state.batch += 1
             state.step += 1
             state.steps_in_epoch += 1
