@@ -56,6 +56,8 @@ class Config:
     max_steps: int = 0  # >0: stop after this many steps in total (smoke runs, tests)
     # artefacts
     n_fixed: int = 16  # fixed noise vectors shown as the progress grid (4x4)
+    eval_every: int = 0  # >0: quality metrics (FID, KID, classes...) every this many epochs, and at the end
+    eval_n: int = 2000  # samples per training-time evaluation (`ganforge evaluate` defaults to 10,000)
     tensorboard: bool = True
 
     @property
@@ -179,10 +181,11 @@ def validate(cfg: Config) -> None:
     for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed; choose one of: {', '.join(allowed)}")
-    for key in ("latent_dim", "g_width", "d_width", "batch_size", "epochs", "n_fixed", "channels", "image_size"):
+    for key in ("latent_dim", "g_width", "d_width", "batch_size", "epochs", "n_fixed", "channels", "image_size",
+                "eval_n"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
-    for key in ("max_steps", "subset"):
+    for key in ("max_steps", "subset", "eval_every"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (no limit) or more")
     for key in ("lr_g", "lr_d"):

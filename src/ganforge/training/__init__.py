@@ -13,7 +13,8 @@ from . import checkpoint as ckpt
 from .loop import Trainer
 
 # What may change when a run continues; everything else is fixed by its checkpoint.
-RESUMABLE_FIELDS = ("epochs", "max_steps", "device", "precision", "compile", "data_dir", "tensorboard")
+RESUMABLE_FIELDS = ("epochs", "max_steps", "device", "precision", "compile", "data_dir", "tensorboard",
+                    "eval_every", "eval_n")
 
 
 @dataclass
