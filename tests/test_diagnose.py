@@ -32,7 +32,7 @@ def test_d_at_chance_is_reported():
 
 
 def test_coverage_drop_is_mode_collapse():
-    history = [epoch(classes_covered=10), epoch(classes_covered=9), epoch(classes_covered=7)]
+    history = [epoch(eval_classes_covered=10), epoch(eval_classes_covered=9), epoch(eval_classes_covered=7)]
     assert codes(history) == {"mode_collapse"}
     assert codes(history[:2]) == set()
 

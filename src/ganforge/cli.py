@@ -32,6 +32,7 @@ def cli():
     ganforge train                         # offline default: embedded MNIST subset, minutes on a CPU
     ganforge train --preset dcgan-mnist    # the TensorFlow DCGAN tutorial, exactly
     ganforge generate runs/RUN --n 64 --out grid.png
+    ganforge evaluate runs/RUN --n 10000
     ganforge info runs/RUN
     """
 
@@ -126,6 +127,46 @@ def generate(run_dir, n, out, seed, device):
 
     what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device)
     click.echo(f"wrote {what} (seed {used_seed})")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--n", "n", type=int, default=10000, metavar="N", help="Samples to score, against N real test images.")
+@click.option("--seed", type=int, default=0, metavar="N", help="Noise seed of the samples.")
+@click.option("--json", "json_out", metavar="FILE", help="Also write every number to this JSON file.")
+@click.option("--inception-weights", metavar="FILE", help="Local Inception-v3 FID weights for a paper-comparable FID "
+              "(else $GANFORGE_INCEPTION_WEIGHTS; skipped without).")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+def evaluate(run_dir, n, seed, json_out, inception_weights, device):
+    """Score a run's samples: FID, KID, classifier score, class coverage, precision/recall, memorisation.
+
+    Features come from a judge network ganforge trains once per dataset (cached), never downloaded.
+
+    \b
+    ganforge evaluate runs/RUN
+    ganforge evaluate runs/RUN --n 2000 --json metrics.json
+    """
+    from .evaluate import evaluate_run, format_report
+
+    metrics = evaluate_run(run_dir, n=n, seed=seed, device=device, json_out=json_out,
+                           inception_weights=inception_weights, echo=click.echo)
+    click.echo(format_report(metrics))
+
+
+@cli.group()
+def judge():
+    """The per-dataset feature network behind the metrics."""
+
+
+@judge.command("train")
+@click.option("--dataset", required=True, metavar="NAME", help="mnist | fashion-mnist | cifar10 (embedded-mnist uses mnist's).")
+@click.option("--data-dir", metavar="DIR", help="Folder holding the dataset (else $GANFORGE_DATA, then the cache).")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+def judge_train(dataset, data_dir, device):
+    """Train (or retrain) the judge of a dataset now and cache it; reports its test accuracy."""
+    from .metrics import train_judge
+
+    train_judge(dataset, data_dir, device=device, echo=click.echo)
 
 
 @cli.command()

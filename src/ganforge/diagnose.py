@@ -58,7 +58,7 @@ def check_history(history: list[dict], sample_spread: float | None = None,
         found.append(Finding("mode_collapse", (
             f"Mode collapse: the fixed-noise samples are nearly alike (spread {sample_spread:.3f} vs "
             f"{real_spread:.3f} for real images). Try a lower lr_g, beta1 0.5, or restart from an earlier checkpoint.")))
-    covered = [r["classes_covered"] for r in history if r.get("classes_covered") is not None]
+    covered = [r["eval_classes_covered"] for r in history if r.get("eval_classes_covered") is not None]
     if covered and max(covered) - covered[-1] >= COVERAGE_DROP:
         found.append(Finding("mode_collapse", (
             f"Mode collapse: the judge sees {covered[-1]} classes in the samples, down from {max(covered)}. "

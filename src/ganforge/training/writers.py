@@ -71,6 +71,10 @@ def default_writers(cfg) -> list:
     from ..diagnose import Diagnose
 
     writers = [SampleGrid(), Diagnose(), MetricsLog(), LossPlot(), ProgressGif()]
+    if cfg.eval_every:
+        from ..metrics.writer import EvalWriter
+
+        writers.insert(0, EvalWriter())  # first: Diagnose reads its class coverage, MetricsLog stores it
     if cfg.tensorboard:
         writers.append(TensorBoardLog())
     return writers
