@@ -1,10 +1,11 @@
-"""Quality against training time: FID (judge features, N real test images) at points of a time budget.
+"""Quality against training time: FID (judge features, N real test images) along a training run.
 
-    python bench/recipe_curve.py --preset default --budget 600
-    python bench/recipe_curve.py --preset dcgan-mnist --budget 600 --set subset=0
+    python bench/recipe_curve.py --preset default --budget 600               # 600 s of training
+    python bench/recipe_curve.py --preset dcgan-mnist --images 200000 --every 20000
 
-Trains through the real Trainer (no artefact writers), pauses the clock to evaluate every
---every seconds of training, and prints one row per point plus a JSON line at the end. The
+Trains through the real Trainer (no artefact writers), pauses the clock to evaluate at each point,
+and prints one row per point plus a JSON line at the end. Points are in training seconds, or, with
+--images, in images seen (robust when other work shares the CPU; convert with a quiet img/s). The
 evaluation uses its own random streams, so it does not change the training run it watches.
 """
 
@@ -29,7 +30,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument("--budget", type=float, default=600, help="training seconds")
-    parser.add_argument("--every", type=float, default=60, help="evaluate every this many training seconds")
+    parser.add_argument("--images", type=int, default=0, help="budget in images seen instead of seconds")
+    parser.add_argument("--every", type=float, default=60, help="evaluate every this many seconds (or images)")
     parser.add_argument("--n", type=int, default=2000, help="samples per evaluation")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", metavar="FILE", help="also write the curve here")
@@ -55,7 +57,8 @@ def main():
             fake = torch.cat([to_uint8(G(z.to(trainer.device)).float().cpu()) for z in noise.split(500)])
         G.train(was_training)
         m = evaluator(fake, seed=0, metrics=["fid", "classes"])
-        point = {"train_seconds": round(clock["train"], 1), "step": trainer.state.step,
+        point = {"train_seconds": round(clock["train"], 1), "images": clock.get("images", 0),
+                 "step": trainer.state.step,
                  "epoch": round(trainer.state.step * cfg.batch_size / len(trainer.data), 2),
                  "fid": round(m["fid"], 3), "classes_covered": m["classes_covered"]}
         curve.append(point)
@@ -68,10 +71,12 @@ def main():
         out = step(real)
         now = time.perf_counter()
         clock["train"] += now - clock["since"]
-        if clock["train"] >= clock["next"] or clock["train"] >= args.budget:
+        clock["images"] = clock.get("images", 0) + len(real)
+        progress, budget = (clock["images"], args.images) if args.images else (clock["train"], args.budget)
+        if progress >= clock["next"] or progress >= budget:
             evaluate()
             clock["next"] += args.every
-            if clock["train"] >= args.budget:
+            if progress >= budget:
                 trainer.stop_requested = True
         clock["since"] = time.perf_counter()
         return out

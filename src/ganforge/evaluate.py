@@ -1,0 +1,82 @@
+"""`ganforge evaluate`: score a run's generator with the metrics layer, and say it in words.
+
+Reads the run folder only (the generator and its config); the numbers come from
+ganforge.metrics.evaluate_images, the same function training and the calibration script use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .fileio import atomic_write
+from .generate import load_generator, sample
+from .metrics import evaluate_images
+from .metrics.calibration import ROWS, reference_rows
+
+SHOWN_REFERENCES = ("real", "noise-0.1", "noise-0.3", "single-image")
+LINES = (  # key, label, format
+    ("fid", "FID (judge features)", "{:.3f}"),
+    ("kid_mean", "KID", "{:.4g}"),
+    ("classifier_score", "classifier score", "{:.3f}"),
+    ("classes_covered", "classes covered", "{}"),
+    ("class_kl", "class KL to real", "{:.4f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+    ("memorisation_ratio", "memorisation ratio", "{:.3f}"),
+)
+
+
+def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=None, inception_weights=None,
+                 echo=print) -> dict:
+    """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given."""
+    G, cfg = load_generator(run_dir, device)
+    images = sample(G, cfg.latent_dim, n, seed, device=device)
+    metrics = {"run": str(run_dir)} | evaluate_images(images, cfg.dataset, cfg.data_dir, n, seed, device=device,
+                                                      inception_weights=inception_weights, echo=echo)
+    if json_out:
+        atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
+    return metrics
+
+
+def format_report(metrics: dict) -> str:
+    """The metrics as text, each next to its calibrated reference values when there are some."""
+    found = reference_rows(metrics["dataset"], metrics["n"])
+    judge_info, rows = found if found else ({}, {})
+    shown = [key for key in SHOWN_REFERENCES if key in rows]
+    accuracy = metrics["judge_accuracy"]
+    judge = (f"judge {metrics['judge']} ({metrics['judge_kind']}, test accuracy "
+             f"{'n/a, no labels' if accuracy is None else f'{accuracy:.2%}'}, {metrics['feature_dim']}-d features)")
+    lines = [f"{metrics.get('run', metrics['dataset'])}: {metrics['n']} samples against {metrics['n']} "
+             f"{metrics['reference']} images (seed {metrics['seed']})", judge, ""]
+    lines.append(f"{'':<22}{'this run':>10}" + "".join(f"{key:>14}" for key in shown))
+    for key, label, style in LINES:
+        if metrics.get(key) is not None:
+            values = [metrics[key]] + [rows[row].get(key) for row in shown]
+            lines.append(f"{label:<22}" + "".join(f"{_number(v, style):>{10 if i == 0 else 14}}"
+                                                    for i, v in enumerate(values)))
+    if metrics.get("class_hist") is not None:
+        lines.append("class histogram       " + " ".join(f"{i}:{share:.1%}" for i, share in
+                                                          enumerate(metrics["class_hist"])))
+    lines += [""] + _reference_notes(metrics, judge_info, rows, shown)
+    lines.append("memorisation ratio: about 1 for new real images; below 1, samples sit closer to the training "
+                 "set than new real images do (copying)")
+    if metrics.get("inception_fid") is not None:
+        lines.append(f"Inception FID (paper-comparable): {metrics['inception_fid']:.3f}")
+    lines += metrics.get("notes", [])
+    return "\n".join(lines)
+
+
+def _reference_notes(metrics: dict, judge_info: dict, rows: dict, shown: list[str]) -> list[str]:
+    if not rows:
+        return ["no reference values for this dataset yet: run scripts/calibrate_metrics.py"]
+    n = next(iter(rows.values()))["n"]
+    notes = [f"reference columns (scripts/calibrate_metrics.py, N={n}):"]
+    notes += [f"  {key:<14}{ROWS[key]}" for key in shown]
+    if judge_info.get("fingerprint") != metrics["judge"].rsplit("/", 1)[-1]:
+        notes.append(f"  (made with another judge build, accuracy {judge_info.get('accuracy')}: compare roughly)")
+    return notes
+
+
+def _number(value, style: str) -> str:
+    return "-" if value is None else style.format(value)

@@ -1,0 +1,55 @@
+"""What the judge thinks the samples are: classifier score, class histogram, coverage, class KL.
+
+The real side is the judge's predictions on the real reference images, not their labels, so the
+judge's own mistakes appear on both sides and cancel. All None for a judge without classes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torchmetrics.image.inception import InceptionScore
+
+from .fid import Precomputed
+
+IS_SPLITS = 10  # the Inception Score convention: mean and spread over 10 splits
+# A class counts as covered when it gets at least this share of its real frequency (2% of samples
+# for 10 balanced classes): the few samples the judge misreads must not count as covering a class.
+COVERED_FRACTION = 0.2
+
+KEYS = ("classifier_score", "classifier_score_std", "classes_covered", "class_kl", "class_hist")
+
+
+def class_metrics(fake, ref, seed: int) -> dict:
+    if fake.logits is None or ref.real.logits is None:
+        return dict.fromkeys(KEYS)
+    fake_hist, real_hist = class_histogram(fake.logits), class_histogram(ref.real.logits)
+    score, spread = classifier_score(fake.logits, seed)
+    return {
+        "classifier_score": score,
+        "classifier_score_std": spread,
+        "classes_covered": int((fake_hist >= COVERED_FRACTION * real_hist).sum()),
+        # KL(samples || real): finite whenever the real histogram has every class, which it does
+        "class_kl": F.kl_div(real_hist.log(), fake_hist, reduction="sum").item(),
+        "class_hist": [round(share, 5) for share in fake_hist.tolist()],
+    }
+
+
+def class_histogram(logits: torch.Tensor) -> torch.Tensor:
+    """Share of images the judge puts in each class, float64 (classes,)."""
+    counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
+    return counts.double() / len(logits)
+
+
+def classifier_score(logits: torch.Tensor, seed: int) -> tuple[float, float]:
+    """The Inception Score with the judge as the classifier: exp E[KL(p(y|x) || p(y))], via torchmetrics."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")  # N is bounded
+        metric = InceptionScore(feature=Precomputed(logits.shape[1]), splits=IS_SPLITS)
+    metric.update(logits)
+    with torch.random.fork_rng(devices=[]):  # it shuffles before splitting; keep the caller's stream
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return mean.item(), std.item()

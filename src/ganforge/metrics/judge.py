@@ -1,0 +1,257 @@
+"""The judge: the feature network every ganforge metric looks through.
+
+Inception-v3, the usual choice, needs weights downloaded at run time and was never shown a 28x28
+digit. The judge is a small CNN classifier that ganforge trains once on a dataset's real training
+split (seeded; about a minute of 2-core CPU for MNIST) and caches under <cache>/judges/, named by a
+fingerprint of the data it learned from. Its 128-d penultimate layer gives the features (FID, KID,
+precision/recall, memorisation) and its logits the class predictions (classifier score, coverage).
+
+A folder of unlabelled images has nothing to classify, so it gets the same network with random,
+seeded weights whose BatchNorm statistics are set from the folder's images: random conv features
+are a known, weaker but honest stand-in for a trained embedding (Naeem et al. 2020, "Reliable
+Fidelity and Diversity Metrics for Generative Models"), and reports name it `random-conv`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import FOLDER_PREFIX, ImageData, load_dataset, to_float
+from ..errors import ConfigError, GanforgeError
+from . import cache
+
+JUDGE_SEED = 0
+RECIPE = 1  # bump when the network or its training changes: cached judges of other recipes are not reused
+FEATURE_DIM = 128
+BATCH_SIZE = 256
+PEAK_LR = 3e-3
+# The fewest epochs that reach the targets with some margin: MNIST 99.10% (99.08% after 3 epochs),
+# Fashion-MNIST 91.29% (91.04% after 5). CIFAR-10 has no target; its judge is weaker, and says so.
+EPOCHS = {"mnist": 4, "fashion-mnist": 8, "cifar10": 15}
+TRAIN_IMAGES_PER_SECOND = 3500  # measured on the 2-core CI machine under load; for the "will take" message
+
+# The judge of a dataset that is a subset of another is the judge of the whole: the embedded
+# 10,000 MNIST images are scored against MNIST itself.
+JUDGE_SOURCE = {"embedded-mnist": "mnist"}
+
+
+def judge_source(dataset: str) -> str:
+    """The dataset whose judge and reference images score samples of `dataset`."""
+    return JUDGE_SOURCE.get(dataset, dataset)
+
+
+@dataclass
+class Embedding:
+    """What the judge sees in a set of images."""
+
+    features: torch.Tensor        # float32 (N, FEATURE_DIM), CPU
+    logits: torch.Tensor | None   # float32 (N, classes), CPU; None for a random-conv judge
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+class JudgeNet(nn.Module):
+    """uint8 images (N, C, H, W) -> features (N, 128) and logits (N, classes) or None."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 16):
+        super().__init__()
+        self.arch = dict(channels=channels, num_classes=num_classes, width=width, feature_dim=FEATURE_DIM)
+        w = width
+        # Strided convs rather than conv + pool: a third of the compute for the same accuracy here.
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),  # (w, H/2, W/2)
+            nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),  # (2w, H/4, W/4)
+            nn.Conv2d(2 * w, 4 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU(),  # (4w, H/8, W/8)
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # (64w,) whatever the image size: 28 and 32 both give 4x4
+            nn.Linear(64 * w, FEATURE_DIM), nn.ReLU(),  # the features
+        )
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(FEATURE_DIM, num_classes)) if num_classes else None
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        features = self.body(to_float(images))
+        return features, None if self.head is None else self.head(features)
+
+
+class FeatureExtractor(nn.Module):
+    """The judge as torchmetrics wants a custom `feature` module: uint8 images -> (N, D)."""
+
+    def __init__(self, net: JudgeNet):
+        super().__init__()
+        self.net = net
+        self.num_features = FEATURE_DIM  # read by torchmetrics instead of probing with a random image
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)[0]
+
+
+@dataclass(eq=False)
+class Judge:
+    net: JudgeNet   # eval mode
+    info: dict      # kind, dataset, accuracy, seed, data_fingerprint, arch, train_seconds, fingerprint
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.info["fingerprint"]
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.info.get("accuracy")
+
+    @property
+    def name(self) -> str:
+        return f"{self.info['dataset']}/{self.kind}/{self.fingerprint}"
+
+    @cached_property
+    def feature(self) -> FeatureExtractor:
+        return FeatureExtractor(self.net)
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, device: str | torch.device = "cpu", batch_size: int = 1000) -> Embedding:
+        """Features and logits of uint8 images (N, C, H, W), computed in batches on `device`."""
+        net = self.net.to(device).eval()
+        parts = [net(chunk.to(device)) for chunk in images.split(batch_size)]
+        features = torch.cat([f.cpu() for f, _ in parts])
+        logits = None if net.head is None else torch.cat([lg.cpu() for _, lg in parts])
+        return Embedding(features, logits)
+
+
+def get_judge(dataset: str, data_dir=None, *, image_shape: tuple[int, int, int] | None = None,
+              seed: int = JUDGE_SEED, train_if_missing: bool = True, device: str | torch.device = "cpu",
+              echo=print) -> Judge:
+    """The judge for `dataset`: from the cache, trained now (once) if missing, or random-conv for a folder."""
+    if dataset.startswith(FOLDER_PREFIX):
+        return random_conv_judge(dataset, image_shape, seed)
+    source = judge_source(dataset)
+    train = load_dataset(source, "train", data_dir)
+    path = judge_path(source, train.fingerprint, seed)
+    entry = cache.load_entry(path)
+    if entry is not None:
+        return _restore(*entry, path)
+    if not train_if_missing:
+        raise GanforgeError(f"no judge for {source} in {path.parent} yet; build it with "
+                            f"`ganforge judge train --dataset {source}`")
+    return train_judge(source, data_dir, seed=seed, device=device, echo=echo)
+
+
+def train_judge(dataset: str, data_dir=None, *, seed: int = JUDGE_SEED, device: str | torch.device = "cpu",
+                echo=print) -> Judge:
+    """Train the judge on the real training split, measure it on the test split, and cache it."""
+    if dataset.startswith(FOLDER_PREFIX):
+        raise ConfigError(f"{dataset} has no labels to train a judge on; its metrics use a random-conv judge, "
+                          f"built automatically")
+    source = judge_source(dataset)
+    train, test = load_dataset(source, "train", data_dir), load_dataset(source, "test", data_dir)
+    epochs = EPOCHS.get(source, 5)
+    path = judge_path(source, train.fingerprint, seed)
+    estimate = epochs * len(train) / TRAIN_IMAGES_PER_SECOND
+    echo(f"training the judge for {source} once (~{estimate:.0f} s on 2 CPU cores); cached in {path.parent}")
+    start = time.perf_counter()
+    # The judge's own seeded stream (init, shuffling, dropout); the caller's stream is left as it was.
+    with torch.random.fork_rng(devices=rng_devices(device)):
+        torch.manual_seed(seed)
+        net = JudgeNet(train.shape[0], train.num_classes).to(device)
+        _fit(net, train, epochs, device)
+    seconds = time.perf_counter() - start
+    net.eval()
+    info = dict(kind="classifier", dataset=source, recipe=RECIPE, seed=seed, epochs=epochs,
+                data_fingerprint=train.fingerprint, arch=net.arch, train_seconds=round(seconds, 1),
+                fingerprint=_weights_fingerprint(net))
+    info["accuracy"] = _accuracy(Judge(net, info), test, device)
+    cache.save_entry(path, net.state_dict(), info)
+    echo(f"judge for {source}: test accuracy {info['accuracy']:.2%}, trained in {seconds:.0f} s; saved {path}")
+    return Judge(net.cpu(), info)
+
+
+def random_conv_judge(dataset: str, image_shape: tuple[int, int, int] | None, seed: int = JUDGE_SEED) -> Judge:
+    """The unlabelled fallback: seeded random weights, BatchNorm statistics from the folder's images."""
+    if image_shape is None:
+        raise ConfigError(f"{dataset}: the image shape (channels, size, size) is needed to read a folder")
+    channels, size, _ = image_shape
+    data = load_dataset(dataset, "train", channels=channels, image_size=size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = JudgeNet(channels, num_classes=0)
+    _set_batchnorm_statistics(net, data.images)
+    info = dict(kind="random-conv", dataset=data.name, seed=seed, data_fingerprint=data.fingerprint,
+                arch=net.arch, accuracy=None, fingerprint=_weights_fingerprint(net))
+    return Judge(net.eval(), info)
+
+
+def judge_path(source: str, data_fingerprint: str, seed: int) -> Path:
+    """<cache>/judges/<dataset>-<data fingerprint>-seed<seed>-r<recipe> (.safetensors weights, .json info)."""
+    return cache.cache_root() / "judges" / f"{source}-{data_fingerprint}-seed{seed}-r{RECIPE}"
+
+
+def _fit(net: JudgeNet, data: ImageData, epochs: int, device) -> None:
+    """Adam with a one-cycle schedule: few epochs, reproducible from the global seed set by the caller."""
+    steps_per_epoch = len(data) // BATCH_SIZE  # drop the short last batch: BatchNorm and a steady schedule
+    optimiser = torch.optim.Adam(net.parameters(), lr=PEAK_LR)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, PEAK_LR, total_steps=epochs * steps_per_epoch)
+    images, labels = data.images.to(device), data.labels.to(device)
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(data)).to(device)
+        for batch in order[: steps_per_epoch * BATCH_SIZE].view(steps_per_epoch, BATCH_SIZE):
+            loss = F.cross_entropy(net(images[batch])[1], labels[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+
+
+def _accuracy(judge: Judge, data: ImageData, device) -> float:
+    predicted = judge.embed(data.images, device).logits.argmax(1)
+    return round((predicted == data.labels).double().mean().item(), 5)
+
+
+@torch.no_grad()
+def _set_batchnorm_statistics(net: JudgeNet, images: torch.Tensor, batch_size: int = 500) -> None:
+    """Each BatchNorm layer's running mean and variance, averaged over all images (momentum=None)."""
+    for layer in net.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.reset_running_stats()
+            layer.momentum = None  # cumulative average: the result does not depend on batch order
+    net.train()
+    for chunk in images.split(batch_size):
+        if len(chunk) > 1:
+            net(chunk)
+    net.eval()
+
+
+def _weights_fingerprint(net: nn.Module) -> str:
+    digest = hashlib.sha1()
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _restore(tensors: dict, info: dict, path: Path) -> Judge:
+    arch = info["arch"]
+    with torch.random.fork_rng(devices=[]):  # the throwaway initial weights must not draw from the caller's stream
+        net = JudgeNet(arch["channels"], arch["num_classes"], arch["width"])
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError:
+        raise GanforgeError(f"the judge in {path}.safetensors does not match this ganforge version; delete it "
+                            f"and its .json, and it will be trained again") from None
+    return Judge(net.eval(), info)
+
+
+def rng_devices(device) -> list:
+    """The devices whose random streams torch.random.fork_rng must save and restore besides the CPU's."""
+    device = torch.device(device)
+    return [device] if device.type == "cuda" else []
