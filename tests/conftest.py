@@ -27,3 +27,20 @@ def tiny_config(data_root):
         values.update(overrides)
         return build_config("dcgan-mnist", overrides=values)
     return make
+
+
+@pytest.fixture(scope="session")
+def metrics_cache(tmp_path_factory, data_root):
+    """A cache for this session only: the judge is built here once, whatever the user has cached."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GANFORGE_CACHE", str(tmp_path_factory.mktemp("ganforge-cache")))
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def judge(metrics_cache, data_root):
+    """The MNIST judge, trained once per test session (about a minute of 2-core CPU)."""
+    from ganforge.metrics import get_judge
+
+    return get_judge("mnist", data_root)

@@ -88,6 +88,21 @@ def test_train_info_generate_and_foreign_checkpoint(data_root, tmp_path):
     assert_one_line_error(code, err, "preset")
 
 
+def test_evaluate_command_reports_and_writes_json(judge, data_root, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", "--preset", "dcgan-mnist", "--data-dir", str(data_root), "--set", "subset=128",
+                           "--batch-size", "64", "--epochs", "1", "--out", str(run), "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli("evaluate", str(run), "--n", "300", "--json", str(tmp_path / "m.json"))
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["n"] == 300 and metrics["judge_accuracy"] >= 0.99
+    assert metrics["fid"] > 0 and 1 <= metrics["classes_covered"] <= 10
+    assert "FID" in out and f"{metrics['judge_accuracy']:.2%}" in out  # the judge's accuracy shown with the numbers
+
+
 def test_ctrl_c_saves_checkpoint_and_prints_resume(data_root, tmp_path):
     """A real SIGINT to a real process: clean exit 130, a checkpoint, the GIF, the resume command."""
     run = tmp_path / "run"

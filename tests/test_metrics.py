@@ -18,26 +18,12 @@ from torch import nn
 from ganforge.data import load_dataset
 from ganforge.errors import ConfigError
 from ganforge.evaluate import format_report
-from ganforge.metrics import Evaluator, evaluate_images, get_judge
+from ganforge.metrics import Evaluator, evaluate_images
 from ganforge.metrics.calibration import calibration_sets, reference_rows
 from ganforge.metrics.writer import EvalWriter
 
 N = 2000
 SEED = 1  # the calibration table used 0
-
-
-@pytest.fixture(scope="session")
-def metrics_cache(tmp_path_factory, data_root):
-    """A cache for this session only: the judge is built here once, whatever the user has cached."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("GANFORGE_CACHE", str(tmp_path_factory.mktemp("ganforge-cache")))
-    yield
-    patch.undo()
-
-
-@pytest.fixture(scope="session")
-def judge(metrics_cache, data_root):
-    return get_judge("mnist", data_root)
 
 
 @pytest.fixture(scope="session")
