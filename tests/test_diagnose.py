@@ -11,12 +11,20 @@ def epoch(g_loss=0.9, d_loss=1.2, acc_real=0.7, acc_fake=0.6, **extra):
     return dict(g_loss=g_loss, d_loss=d_loss, d_acc_real=acc_real, d_acc_fake=acc_fake, **extra)
 
 
-def codes(history, *spreads):
-    return {f.code for f in check_history(history, *spreads)}
+def codes(history, real_spread=None):
+    return {f.code for f in check_history(history, real_spread)}
 
 
 def test_healthy_history_has_no_findings():
-    assert codes([epoch(), epoch(g_loss=1.0), epoch(g_loss=0.95)], 0.5, 0.6) == set()
+    assert codes([epoch(sample_spread=0.5), epoch(g_loss=1.0, sample_spread=0.5), epoch(g_loss=0.95, sample_spread=0.5)],
+                 0.6) == set()
+
+
+def test_samples_alike_for_three_epochs_is_mode_collapse():
+    alike = [epoch(sample_spread=0.02)] * 3
+    assert codes(alike, 0.75) == {"mode_collapse"}
+    assert codes(alike[:2], 0.75) == set()  # an untrained G draws alike blobs at first
+    assert codes([epoch(sample_spread=0.02)] * 2 + [epoch(sample_spread=0.4)], 0.75) == set()
 
 
 def test_d_dominance_needs_three_epochs_and_a_climbing_g_loss():
@@ -46,12 +54,14 @@ def test_spread_is_zero_for_identical_images_and_grows_with_variety():
 
 def test_constant_generator_is_flagged_as_mode_collapse(tiny_config, tmp_path):
     """A generator whose last layer is zeroed (lr_g tiny, so it stays so) draws the same grey
-    image for every noise vector; the first epoch's diagnosis must say so."""
+    image for every noise vector; once that has lasted three epochs, the diagnosis must say so."""
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
-    trainer = Trainer(tiny_config(epochs=1, lr_g=1e-12, tensorboard=False), run, progress=False, echo=lambda *a: None)
+    trainer = Trainer(tiny_config(epochs=3, lr_g=1e-12, tensorboard=False), run, progress=False, echo=lambda *a: None)
     with torch.no_grad():
         trainer.G[-2].weight.zero_()
     trainer.fit()
-    assert "mode_collapse" in run.read_metrics()[0]["warnings"]
-    assert [d["code"] for d in run.read_diagnosis()] == ["mode_collapse"]
+    records = run.read_metrics()
+    assert all(r["sample_spread"] < 0.01 for r in records)
+    assert [("mode_collapse" in r["warnings"]) for r in records] == [False, False, True]
+    assert [(d["epoch"], d["code"]) for d in run.read_diagnosis()] == [(3, "mode_collapse")]

@@ -2,8 +2,8 @@
 
 Every finding is one line with a concrete suggestion. Findings go to the console, into the epoch's
 record (`warnings`, so metrics.jsonl keeps them) and to diagnosis.jsonl, which `ganforge info` shows.
-The rules use only what the loop already measures, plus the fixed-noise samples' spread and, when
-evaluation is on, the judge's class coverage.
+The rules use only what the loop already measures, plus the fixed-noise samples' spread (stored as
+`sample_spread`) and, when evaluation is on, the judge's class coverage.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ def spread(images: torch.Tensor) -> float:
     return float(dist.sum() / (n * (n - 1)) / flat.shape[1] ** 0.5)
 
 
-def check_history(history: list[dict], sample_spread: float | None = None,
-                  real_spread: float | None = None) -> list[Finding]:
+def check_history(history: list[dict], real_spread: float | None = None) -> list[Finding]:
     """Findings for the newest record of `history` (one dict per epoch, oldest first)."""
     found = []
     recent = history[-PATIENCE:]
@@ -54,10 +53,14 @@ def check_history(history: list[dict], sample_spread: float | None = None,
             f"D is at chance: accuracy {(last['d_acc_real'] + last['d_acc_fake']) / 2:.0%} and loss {last['d_loss']:.2f} "
             f"(log 4 = 1.39) for {PATIENCE} epochs, so G is being trained against noise. Try a higher lr_d, "
             "less d_dropout, or a lower lr_g.")))
-    if sample_spread is not None and real_spread and sample_spread < SPREAD_COLLAPSED * real_spread:
+    # An untrained G also draws near-identical blobs, so only a lasting lack of spread counts.
+    if real_spread and len(recent) == PATIENCE and all(r.get("sample_spread") is not None and
+                                                       r["sample_spread"] < SPREAD_COLLAPSED * real_spread
+                                                       for r in recent):
         found.append(Finding("mode_collapse", (
-            f"Mode collapse: the fixed-noise samples are nearly alike (spread {sample_spread:.3f} vs "
-            f"{real_spread:.3f} for real images). Try a lower lr_g, beta1 0.5, or restart from an earlier checkpoint.")))
+            f"Mode collapse: the fixed-noise samples are nearly alike for {PATIENCE} epochs (spread "
+            f"{last['sample_spread']:.3f} vs {real_spread:.3f} for real images). Try a lower lr_g, beta1 0.5, "
+            "or restart from an earlier checkpoint.")))
     covered = [r["eval_classes_covered"] for r in history if r.get("eval_classes_covered") is not None]
     if covered and max(covered) - covered[-1] >= COVERAGE_DROP:
         found.append(Finding("mode_collapse", (
@@ -78,8 +81,9 @@ class Diagnose:
         self.real_spread = spread(trainer.data.images[pick].float() / 127.5 - 1)
 
     def on_epoch_end(self, trainer, record):
+        record["sample_spread"] = spread(trainer.sample_fixed())
         history = trainer.run.read_metrics() + [record]
-        findings = check_history(history, spread(trainer.sample_fixed()), self.real_spread)
+        findings = check_history(history, self.real_spread)
         # A condition that lasts is reported once when it starts, not every epoch after.
         previous = set(history[-2].get("warnings", [])) if len(history) > 1 else set()
         record["warnings"] = sorted({f.code for f in findings})
