@@ -18,7 +18,7 @@ from torch import nn
 from ganforge.data import load_dataset
 from ganforge.errors import ConfigError
 from ganforge.evaluate import format_report
-from ganforge.metrics import Evaluator, evaluate_images
+from ganforge.metrics import Evaluator, evaluate_images, get_judge
 from ganforge.metrics.calibration import calibration_sets, reference_rows
 from ganforge.metrics.writer import EvalWriter
 

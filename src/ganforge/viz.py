@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from .fileio import atomic_write
 
@@ -15,6 +14,8 @@ from .fileio import atomic_write
 def grid_image(images: torch.Tensor, nrow: int | None = None, min_side: int = 256) -> Image.Image:
     """Images in [-1, 1] (N, C, H, W) -> one PIL grid, enlarged by an integer factor (nearest
     neighbour, so pixels stay sharp) until it is at least min_side pixels wide."""
+    from torchvision.utils import make_grid  # here: importing torchvision costs ~170 MB of RSS per process
+
     nrow = nrow or math.ceil(math.sqrt(len(images)))
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1), pad_value=1.0)
     array = grid.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()

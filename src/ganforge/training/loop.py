@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from ..config import Config, save_config
 from ..data import ImageData, load_dataset, to_float
-from ..errors import ConfigError, DataError, TrainingDiverged
+from ..errors import DataError, TrainingDiverged
 from ..losses import get_loss
 from ..nets import build_networks
 from ..rundir import RunDir
+from . import accel as accel_setup
 from . import checkpoint as ckpt
 from .ema import EMA
 from .step import STAT_NAMES, TrainStep
@@ -33,14 +34,6 @@ def derive_seed(seed: int, purpose: str, *more: int) -> int:
     """Independent, stable seeds for each random stream of a run (init, noise, shuffling...)."""
     digest = hashlib.sha256(f"{seed}/{purpose}/{'/'.join(map(str, more))}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but no CUDA GPU is visible; use --device cpu (or auto)")
-    return torch.device(name)
 
 
 def load_training_data(cfg: Config) -> ImageData:
@@ -104,19 +97,20 @@ class TrainState:
 class Trainer:
     def __init__(self, cfg: Config, run: RunDir, writers=None, progress: bool = True, echo=print):
         self.cfg, self.run, self.progress, self.echo = cfg, run, progress, echo
-        self.device = resolve_device(cfg.device)
+        self.accel = accel_setup.setup(cfg)  # device, precision, compile, memory format: accel.py
+        self.device = self.accel.device
         self.data = load_training_data(cfg)
         self.images = self.data.images.to(self.device)  # whole set resident; batches are index gathers
         torch.manual_seed(cfg.seed)  # the global stream drives dropout
-        self.G, self.D = (net.to(self.device) for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.G, self.D = (self.accel.prepare(net) for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
+        self.opt_g = self.accel.adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = self.accel.adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
         self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
         fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
         self.fixed_noise = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=fixed_gen).to(self.device)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
         self.step = TrainStep(self.G, self.D, self.opt_g, self.opt_d, get_loss(cfg.loss), cfg.latent_dim,
-                              cfg.step, self.noise_gen)
+                              cfg.step, self.noise_gen, accel=self.accel)
         self.batches = batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last)
         if not self.batches:
             raise DataError(f"{cfg.dataset} has {len(self.data)} images, fewer than one batch of {cfg.batch_size} "

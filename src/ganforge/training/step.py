@@ -8,12 +8,17 @@ d_real_fake_g  Keras CIFAR-10 tutorial: D steps on a real batch, then on a fake 
                steps on fresh noise through D.
 Every step returns one detached vector of STAT_NAMES, so the loop can sum stats on the device
 without a host sync per step.
+
+How the nets run comes from an Accel (accel.py): compiled and/or under autocast on CUDA; on CPU
+the joint step takes the fused path (fused.py), which computes the same maths as `joint`.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from . import fused
 
 STAT_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
 
@@ -31,14 +36,34 @@ def _has_batch_stats(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+class _Run:
+    """A network as the step calls it: compiled or not, under autocast or not, fp32 logits out."""
+
+    def __init__(self, net, accel):
+        self.fn = accel.forward_fn(net) if accel else net
+        self.autocast = accel.autocast if accel else None
+
+    def __call__(self, x):
+        if self.autocast is None:
+            return self.fn(x)
+        with self.autocast():
+            return self.fn(x).float()
+
+
 class TrainStep:
-    def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator):
-        self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
+    def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator,
+                 accel=None):
+        self.opt_g, self.opt_d, self.loss = opt_g, opt_d, loss
         self.latent_dim, self.noise_gen = latent_dim, noise_gen
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
+        self.G, self.D = _Run(G, accel), _Run(D, accel)
         # Scoring real and fake in one D call is the same maths only when D has no batch statistics.
         self.score_together = not _has_batch_stats(D)
-        self.run = {"joint": self.joint, "d_then_g": self.d_then_g, "d_real_fake_g": self.d_real_fake_g}[order]
+        self.fused_G, self.fused_D = fused.FastGenerator(G), None
+        if order == "joint" and accel is not None and accel.fused_cpu:
+            self.fused_D = fused.JointScorer.build(D)
+        run = {"joint": self.joint, "d_then_g": self.d_then_g, "d_real_fake_g": self.d_real_fake_g}[order]
+        self.run = self.joint_fused if self.fused_D else run
 
     def __call__(self, real: torch.Tensor) -> torch.Tensor:
         return self.run(real)
@@ -61,6 +86,21 @@ class TrainStep:
         # `inputs=` keeps each loss's gradient to its own network, as the tutorial's two tapes do.
         g_loss.backward(inputs=self.g_params, retain_graph=True)
         d_loss.backward(inputs=self.d_params)
+        self.opt_g.step()
+        self.opt_d.step()
+        return _stats(g_loss, d_loss, real_logits, fake_logits)
+
+    def joint_fused(self, real):
+        """`joint` on the fused CPU path: one backward serves both losses, because each set of
+        D logits carries only its own loss back (D's to D's weights, G's to the fake images)."""
+        fake = self.fused_G(self.noise(len(real), real.device))
+        d_logits, g_logits = self.fused_D(real, fake)
+        real_logits, fake_logits = d_logits.split([len(real), len(fake)])
+        d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
+        g_loss = self.loss.g(g_logits)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        (g_loss + d_loss).backward()
         self.opt_g.step()
         self.opt_d.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)

@@ -1,0 +1,312 @@
+"""Time ganforge's training step against the plain PyTorch joint step (issue 4).
+
+    python bench/train_step.py                       # batch 256, ganforge vs reference
+    python bench/train_step.py --json                # ... and, as the last line, one JSON object
+    python bench/train_step.py --variants reference,joint,ganforge,no-masks   # attempts (README)
+    python bench/train_step.py --peak                # this CPU's matmul peak, for the share of peak
+
+Every variant starts from the same weights (the dcgan-mnist preset, seed 0) and trains on the
+same real batches (embedded-mnist: always there, no download). Warm-up steps are not timed; then
+each round times `--steps` steps of every variant, the order reversed every other round (A B,
+B A, ...), so load from other processes hits all of them alike. A variant's figure is its median
+step time. peak_rss_mb is this process's peak resident memory (ru_maxrss), all variants included.
+
+ReferenceStep is the yardstick the issue defines, and tests/test_speed_paths.py checks
+ganforge's step against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+from ganforge.config import build_config
+from ganforge.data import load_dataset, to_float
+from ganforge.losses import get_loss
+from ganforge.nets import build_networks
+from ganforge.training import accel as accel_mod
+from ganforge.training import fused
+from ganforge.training.step import TrainStep
+
+
+class ReferenceStep:
+    """The tutorial's joint step as plain, idiomatic PyTorch: the nn.Sequential nets called as
+    modules, D called once on the real and once on the fake batch, BCEWithLogitsLoss, one
+    autograd.grad per network (the tutorial's two tapes), torch.optim.Adam with its defaults,
+    default memory format and threads."""
+
+    def __init__(self, G, D, lr_g, lr_d, betas, latent_dim, noise_gen):
+        self.G, self.D, self.latent_dim, self.noise_gen = G, D, latent_dim, noise_gen
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
+        self.bce = nn.BCEWithLogitsLoss()
+
+    def __call__(self, real):
+        z = torch.randn(len(real), self.latent_dim, generator=self.noise_gen, device=real.device)
+        fake = self.G(z)
+        real_out, fake_out = self.D(real), self.D(fake)
+        g_loss = self.bce(fake_out, torch.ones_like(fake_out))
+        d_loss = self.bce(real_out, torch.ones_like(real_out)) + self.bce(fake_out, torch.zeros_like(fake_out))
+        g_grads = torch.autograd.grad(g_loss, list(self.G.parameters()), retain_graph=True)
+        d_grads = torch.autograd.grad(d_loss, list(self.D.parameters()))
+        for p, g in zip(self.G.parameters(), g_grads):
+            p.grad = g
+        for p, g in zip(self.D.parameters(), d_grads):
+            p.grad = g
+        self.opt_g.step()
+        self.opt_d.step()
+        return torch.stack([g_loss.detach(), d_loss.detach()])
+
+
+# ---- the variants ------------------------------------------------------------------------------
+def bench_config(**overrides):
+    return build_config("dcgan-mnist", overrides={"device": "cpu", "dataset": "embedded-mnist", **overrides})
+
+
+def make_reference(cfg, G, D, device):
+    G, D = G.to(device), D.to(device)
+    return ReferenceStep(G, D, cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), cfg.latent_dim,
+                         torch.Generator(device).manual_seed(1))
+
+
+def make_ganforge(cfg, G, D, device, accel=None, adam=None):
+    """TrainStep as Trainer builds it; accel=False gives the step as it was before issue 4."""
+    if accel is None:
+        accel = accel_mod.setup(cfg)
+    if accel:
+        G, D = accel.prepare(G), accel.prepare(D)
+        opt_g, opt_d = (accel.adam(net.parameters(), lr, (cfg.beta1, cfg.beta2)) for net, lr in ((G, cfg.lr_g), (D, cfg.lr_d)))
+    else:
+        G, D = G.to(device), D.to(device)
+        opt_g, opt_d = (torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), **(adam or {}))
+                        for net, lr in ((G, cfg.lr_g), (D, cfg.lr_d)))
+    return TrainStep(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.latent_dim, cfg.step,
+                     torch.Generator(device).manual_seed(1), accel=accel or None)
+
+
+class BernoulliMasks(fused.MaskStream):
+    """The mask stream as nn.Dropout draws it (torch.bernoulli_ on the global generator)."""
+
+    def new_step(self):
+        pass
+
+    def keep(self, like, p):
+        return torch.empty_like(like).bernoulli_(1 - p).div_(1 - p)
+
+
+def _ablate(**changes):
+    """A ganforge variant with one fused-path choice undone (for the attempts table)."""
+    def make(cfg, G, D, device):
+        step = make_ganforge(cfg, G, D, device)
+        if changes.get("plain_adam"):
+            step.opt_g, step.opt_d = (torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+                                      for params, lr in ((step.g_params, cfg.lr_g), (step.d_params, cfg.lr_d)))
+        if changes.get("plain_d"):  # fast G, but D through autograd: one call, two backward passes
+            step.G, step.run = step.fused_G, step.joint
+        if "masks" in changes:
+            step.fused_D.masks = changes["masks"]()
+        if "spectral" in changes:
+            step.fused_G.spectral = step.fused_D.spectral = changes["spectral"]
+        if "small_conv_t" in changes:
+            step.fused_G.small_conv_t = changes["small_conv_t"]
+        return step
+    return make
+
+
+VARIANTS = {
+    "reference": make_reference,
+    "joint": lambda cfg, G, D, device: make_ganforge(cfg, G, D, device, accel=False),  # before issue 4
+    "joint+fused-adam": lambda cfg, G, D, device: make_ganforge(cfg, G, D, device, accel=False, adam={"fused": True}),
+    "joint+foreach-adam": lambda cfg, G, D, device: make_ganforge(cfg, G, D, device, accel=False, adam={"foreach": True}),
+    "joint+compile": lambda cfg, G, D, device: make_ganforge(
+        cfg, G, D, device, accel=accel_mod.Accel(torch.device(device), None, True, False, False)),
+    "ganforge": make_ganforge,
+    "no-masks": _ablate(masks=BernoulliMasks),  # fused path, but bernoulli_ dropout masks
+    "no-spectral": _ablate(spectral=False),
+    "no-small-convt": _ablate(small_conv_t=False),
+    "plain-d": _ablate(plain_d=True),  # no JointScorer: D's backward twice for the fake batch
+    "no-fused-adam": _ablate(plain_adam=True),
+    "joint+channels_last": lambda cfg, G, D, device: make_ganforge(
+        cfg, G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last), device, accel=False),
+}
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+def real_batches(batch: int, count: int, device) -> list[torch.Tensor]:
+    images = load_dataset("embedded-mnist").images
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    return [to_float(images[order[i * batch:(i + 1) * batch]]).to(device) for i in range(count)]
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_variants(names, batch=256, rounds=8, steps=2, warmup=2, device="cpu", log=print) -> dict[str, list[float]]:
+    cfg = bench_config(batch_size=batch, device=device)
+    G, D = build_networks(cfg)
+    steps_by_name = {name: VARIANTS[name](cfg, copy.deepcopy(G), copy.deepcopy(D), device) for name in names}
+    batches = real_batches(batch, 8, device)
+    times = {name: [] for name in names}
+    for name, step in steps_by_name.items():  # warm-up: first-call allocations, oneDNN primitive caches
+        for i in range(warmup):
+            step(batches[i % len(batches)])
+        sync(device)
+    for r in range(rounds):
+        order = names if r % 2 == 0 else list(reversed(names))
+        for name in order:
+            for i in range(steps):
+                t = time.perf_counter()
+                step = steps_by_name[name]
+                step(batches[(r * steps + i) % len(batches)])
+                sync(device)
+                times[name].append(time.perf_counter() - t)
+        log(f"round {r + 1}/{rounds}: " + "  ".join(f"{n} {batch / statistics.median(times[n]):.1f}" for n in names), file=sys.stderr)
+    return times
+
+
+# ---- FLOPs and peak ----------------------------------------------------------------------------
+def layer_macs(net: nn.Module, x: torch.Tensor) -> list[tuple[nn.Module, int]]:
+    """Multiply-adds of each conv/linear layer's forward for input x (padding taps included)."""
+    found = []
+
+    def hook(m, inputs, out):
+        if isinstance(m, nn.Linear):
+            found.append((m, inputs[0].numel() * m.out_features))
+        elif isinstance(m, nn.ConvTranspose2d):  # every input pixel times the whole kernel
+            found.append((m, inputs[0].numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1]))
+        elif isinstance(m, nn.Conv2d):
+            found.append((m, out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1]))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    with torch.no_grad():
+        net(x)
+    for h in handles:
+        h.remove()
+    return found
+
+
+def step_flops(batch=256, cfg=None) -> dict[str, float]:
+    """FLOPs (2 per multiply-add) of one joint step, convolutions and linear layers only.
+
+    autograd: what the plain joint step runs. G: forward, weight grads, input grads of every
+    layer but the first (z needs none). D on real and fake: forward, weight grads, input grads
+    of every layer but the first for D's loss, and again for the fake batch for G's loss, plus
+    the first layer's input grad for the fake batch. fused: D's input grads run once over
+    real+fake (see fused.py)."""
+    cfg = cfg or bench_config()
+    G, D = build_networks(cfg)
+    g_layers = layer_macs(G, torch.randn(batch, cfg.latent_dim))
+    d_layers = layer_macs(D, torch.randn(batch, *cfg.image_shape))
+    g_fwd = sum(m for _, m in g_layers)
+    d_fwd = sum(m for _, m in d_layers)
+    d_first = d_layers[0][1]
+    g = g_fwd + g_fwd + (g_fwd - g_layers[0][1])  # forward, weight grads, input grads
+    d_common = 2 * d_fwd + 2 * d_fwd + d_first  # forward and weight grads on 2B, fake input grad at layer 1
+    d_autograd = d_common + 3 * (d_fwd - d_first)
+    d_fused = d_common + 2 * (d_fwd - d_first)
+    return {"g_forward": 2 * g_fwd, "d_forward_per_batch": 2 * d_fwd,
+            "autograd": 2 * (g + d_autograd), "fused": 2 * (g + d_fused)}
+
+
+def ganforge_flops(batch=256, cfg=None) -> float:
+    """FLOPs ganforge's CPU step executes in matmuls: the spectral layers' DFTs, per-frequency
+    products and inverse DFTs (spectral.py), the other layers as plain matmuls."""
+    from ganforge.training import spectral
+
+    cfg = cfg or bench_config()
+    G, D = build_networks(cfg)
+    total = 0.0
+    for net, x in ((G, torch.randn(batch, cfg.latent_dim)), (D, torch.randn(2 * batch, *cfg.image_shape))):
+        shapes = {}
+        hooks = [m.register_forward_hook(lambda m, i, o: shapes.__setitem__(m, i[0].shape)) for m in net.modules()]
+        layers = layer_macs(net, x)
+        for h in hooks:
+            h.remove()
+        for k, (layer, macs) in enumerate(layers):
+            n, *chw = shapes[layer]
+            if isinstance(layer, nn.Linear):
+                total += 2 * 2 * macs  # forward and weight grad (z and the logit need no more)
+            elif not spectral.fits(layer, chw[1:]):
+                total += 2 * macs * (2.5 if net is D and k == 0 else 3)  # D's first: input grad for fakes only
+            else:
+                plan = spectral.Plan.for_layer(layer, chw[1:])
+                parts, c, w = 3 * plan.bins, layer.in_channels * plan.in_phases, layer.out_channels * plan.out_phases
+                dft = 2 * parts * plan.ay.in_len * plan.ax.in_len * n * c
+                inverse = 2 * parts * plan.ay.out_len * plan.ax.out_len * n * w
+                kernels = 2 * parts * plan.in_phases * plan.out_phases * layer.weight.numel()
+                total += 2 * (dft + inverse + kernels) + 3 * (2 * parts * n * c * w)  # forward, input and weight grads
+    return total
+
+
+def matmul_peak(n=4096, repeats=5) -> float:
+    """Best GFLOP/s of an n x n fp32 matmul (MKL via torch, all threads)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default="reference,ganforge", help="comma-separated, from: " + ", ".join(VARIANTS))
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=2, help="timed steps of each variant per round")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--peak", action="store_true", help="also measure the fp32 matmul peak")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    names = args.variants.split(",")
+    times = time_variants(names, args.batch, args.rounds, args.steps, device=args.device)
+    flops = step_flops(args.batch)
+    result = {"batch": args.batch, "rounds": args.rounds, "steps_per_round": args.steps,
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "device": args.device,
+              "load_avg_1m": os.getloadavg()[0], "step_gflop": flops["autograd"] / 1e9,
+              "ganforge_executed_gflop": ganforge_flops(args.batch) / 1e9}
+    for name in names:
+        med = statistics.median(times[name])
+        result[f"{name}_img_s"] = args.batch / med
+        result[f"{name}_step_ms"] = 1e3 * med
+        result[f"{name}_gflop_s"] = flops["autograd"] / med / 1e9
+        print(f"{name:>20}: {args.batch / med:7.1f} img/s  (median step {1e3 * med:7.1f} ms, "
+              f"{flops['autograd'] / med / 1e9:5.1f} GFLOP/s of the step's {flops['autograd'] / 1e9:.1f} GFLOP)")
+    if "reference" in names and "ganforge" in names:
+        result["ratio"] = result["ganforge_img_s"] / result["reference_img_s"]
+        print(f"ganforge / reference: {result['ratio']:.2f}x")
+    if "ganforge" in names:
+        executed = result["ganforge_executed_gflop"] / (result["ganforge_step_ms"] / 1e3)
+        result["ganforge_executed_gflop_s"] = executed
+        print(f"ganforge executes {result['ganforge_executed_gflop']:.1f} GFLOP a step (DFT route): {executed:.1f} GFLOP/s")
+    if args.peak:
+        result["matmul_peak_gflop_s"] = matmul_peak()
+        print(f"fp32 matmul peak: {result['matmul_peak_gflop_s']:.1f} GFLOP/s ({platform.processor() or platform.machine()})")
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(f"peak RSS {result['peak_rss_mb']:.0f} MB; load average {result['load_avg_1m']:.2f}")
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

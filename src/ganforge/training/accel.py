@@ -1,0 +1,110 @@
+"""Where and how a run computes: device, CPU threads and allocator, precision, torch.compile,
+memory format. Every choice is made once, here, before the loop; the step only reads the result.
+
+    accel = setup(cfg)                      # Accel(device=cpu, dtype=None, compile=False, ...)
+    G, D = accel.prepare(G), accel.prepare(D)
+    with accel.autocast(): ...
+
+CPU threads stay torch's default (one per core): best on an idle machine; when other processes
+keep a core busy, one thread can be faster (bench/README.md has what each choice is worth).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA GPU is visible; use --device cpu (or auto)")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Accel:
+    device: torch.device
+    dtype: torch.dtype | None  # autocast dtype; None: plain fp32
+    compile: bool  # torch.compile G and D
+    channels_last: bool  # NHWC activations and 4-D weights (cuDNN's fast layout)
+    fused_cpu: bool  # the hand-fused CPU joint step (fused.py)
+
+    def prepare(self, net: nn.Module) -> nn.Module:
+        """Move a network where it runs. The module itself (and its state_dict keys) stays as built."""
+        net = net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net
+
+    def forward_fn(self, net: nn.Module):
+        """What the step calls to run `net`: the module, or its compiled twin sharing the same parameters."""
+        if not self.compile:
+            return net
+        # The joint step backpropagates twice through one graph (retain_graph=True, the tutorial's
+        # two tapes); compiled backwards that donate buffers refuse that. They compile lazily at
+        # the first backward, so this has to stay set.
+        torch._functorch.config.donated_buffer = False
+        return torch.compile(net)
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def adam(self, params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+        """torch.optim.Adam, fused: one kernel per network instead of ~10 small ops per tensor, the
+        same update (~4x faster here, more when the cores are shared)."""
+        params = list(params)
+        try:
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        except RuntimeError:  # torch < 2.4 has no fused Adam on CPU
+            return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+
+def setup(cfg) -> Accel:
+    device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and cuda):
+        dtype = torch.bfloat16
+    else:
+        dtype = None
+    compile_ = cfg.compile == "on" or (cfg.compile == "auto" and cuda)
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv algorithms once
+        # TF32 for what runs outside autocast, unless fp32 was asked for explicitly
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype is not None
+    else:
+        tune_cpu_allocator()
+    return Accel(device=device, dtype=dtype, compile=compile_, channels_last=cuda,
+                 fused_cpu=not cuda and dtype is None and not compile_)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep freed activation buffers in the heap instead of returning them to the OS.
+
+    glibc serves big blocks with a fresh mmap and unmaps them on free (its adaptive threshold
+    starts at 128 KB), and trims the heap top when much is free, so a step can fault its large
+    activations in page by page again; in a VM a page fault is slow. Pinning the mmap threshold
+    at glibc's maximum (32 MB, above most activations of the tutorial nets at batch 256) and
+    trimming only past 1 GB free makes those buffers reused (+2.6% a step here). Linux/glibc
+    only; a no-op elsewhere or when GANFORGE_NO_MALLOPT is set."""
+    if not sys.platform.startswith("linux") or os.environ.get("GANFORGE_NO_MALLOPT"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):  # musl and other libcs have no mallopt
+        return False
