@@ -5,8 +5,10 @@ benchmark, and the peak memory of that training run.
     GANFORGE_DATA=../shared/data python bench/epoch.py --json     # ... plus one JSON line at the end
 
 epoch_img_s is the Trainer's own record (images in the epoch / seconds in its batch loop: the index
-gathers, uint8 -> float, the steps; the end-of-epoch writers are not in it). step_img_s is the
-median of `--steps` bare steps timed right after, in the same process, on the same config.
+gathers, uint8 -> float, the steps; the end-of-epoch writers are not in it). Each step call inside
+the epoch is timed too, so the loop's own cost (data path and bookkeeping) is the epoch's seconds
+minus the steps' seconds, whatever the machine's load did meanwhile. step_img_s is the median of
+`--steps` bare steps timed right after, in the same process, on the same config.
 peak_rss_mb is this process's peak after the epoch (the step timing comes later and is not in
 it); torch_import_rss_mb is what a fresh interpreter holds after `import torch` alone.
 """
@@ -59,6 +61,15 @@ def main(argv=None):
         run.root.mkdir()
         started = time.perf_counter()
         trainer = Trainer(cfg, run, progress=False, echo=lambda *a: None)
+        step, step_seconds = trainer.step, []
+
+        def timed(real):
+            t = time.perf_counter()
+            out = step(real)
+            step_seconds.append((len(real), time.perf_counter() - t))
+            return out
+
+        trainer.step = timed
         trainer.fit()
         wall = time.perf_counter() - started
         record = run.read_metrics()[-1]
@@ -75,14 +86,20 @@ def main(argv=None):
         times.append(time.perf_counter() - t)
     step_img_s = cfg.batch_size / statistics.median(times[1:])  # the first one warms up
 
+    in_steps = sum(t for _, t in step_seconds)
+    full = [t for n, t in step_seconds if n == cfg.batch_size]
     result = {"epoch_images": trainer.epoch_images, "epoch_seconds": record["epoch_seconds"],
-              "epoch_img_s": record["img_per_s"], "step_img_s": step_img_s,
+              "epoch_img_s": record["img_per_s"], "seconds_in_steps": in_steps,
+              "loop_overhead_share": 1 - in_steps / record["epoch_seconds"],
+              "in_epoch_step_img_s": cfg.batch_size / statistics.median(full), "step_img_s": step_img_s,
               "epoch_vs_step": record["img_per_s"] / step_img_s, "wall_seconds_with_setup_and_writers": wall,
               "peak_rss_mb": peak_rss, "torch_import_rss_mb": import_rss_mb("torch"),
               "ganforge_import_rss_mb": import_rss_mb("ganforge.training.loop"),
               "threads": torch.get_num_threads(), "load_avg_1m": os.getloadavg()[0]}
     print(f"epoch: {result['epoch_images']} images in {result['epoch_seconds']:.1f}s = {result['epoch_img_s']:.1f} img/s "
-          f"(bare step {step_img_s:.1f} img/s: {100 * result['epoch_vs_step']:.0f}%)")
+          f"(bare step after it {step_img_s:.1f} img/s: {100 * result['epoch_vs_step']:.0f}%); the steps took "
+          f"{in_steps:.1f}s of it, the loop around them {100 * result['loop_overhead_share']:.2f}%; median step in the "
+          f"epoch {result['in_epoch_step_img_s']:.1f} img/s")
     print(f"peak RSS training {args.preset} on {args.dataset}: {peak_rss:.0f} MB "
           f"(import torch alone: {result['torch_import_rss_mb']:.0f} MB; ganforge's trainer: "
           f"{result['ganforge_import_rss_mb']:.0f} MB); load average {result['load_avg_1m']:.2f}")
