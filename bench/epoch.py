@@ -50,6 +50,9 @@ def main(argv=None):
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--subset", type=int, default=0, help="first N images only (quick tries)")
     parser.add_argument("--steps", type=int, default=10, help="bare steps timed after the epoch")
+    parser.add_argument("--paired", type=int, default=0, metavar="N",
+                        help="also time one bare step after every N Trainer steps, under the same load (RSS then "
+                             "includes the bare step's nets)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not os.environ.get("GANFORGE_DATA") and args.dataset != "embedded-mnist":
@@ -61,12 +64,19 @@ def main(argv=None):
         run.root.mkdir()
         started = time.perf_counter()
         trainer = Trainer(cfg, run, progress=False, echo=lambda *a: None)
-        step, step_seconds = trainer.step, []
+        step, step_seconds, paired_seconds = trainer.step, [], []
+        if args.paired:
+            bare, bare_batches = make_ganforge(cfg, *build_networks(cfg), "cpu"), real_batches(cfg.batch_size, 2, "cpu")
+            bare(bare_batches[0])  # warm-up
 
         def timed(real):
             t = time.perf_counter()
             out = step(real)
             step_seconds.append((len(real), time.perf_counter() - t))
+            if args.paired and len(step_seconds) % args.paired == 0:
+                t = time.perf_counter()
+                bare(bare_batches[1])
+                paired_seconds.append(time.perf_counter() - t)
             return out
 
         trainer.step = timed
@@ -87,6 +97,9 @@ def main(argv=None):
     step_img_s = cfg.batch_size / statistics.median(times[1:])  # the first one warms up
 
     in_steps = sum(t for _, t in step_seconds)
+    if paired_seconds:  # the bare steps ran inside the epoch's clock: take them out
+        record["epoch_seconds"] -= sum(paired_seconds)
+        record["img_per_s"] = trainer.epoch_images / record["epoch_seconds"]
     full = [t for n, t in step_seconds if n == cfg.batch_size]
     result = {"epoch_images": trainer.epoch_images, "epoch_seconds": record["epoch_seconds"],
               "epoch_img_s": record["img_per_s"], "seconds_in_steps": in_steps,
@@ -96,10 +109,16 @@ def main(argv=None):
               "peak_rss_mb": peak_rss, "torch_import_rss_mb": import_rss_mb("torch"),
               "ganforge_import_rss_mb": import_rss_mb("ganforge.training.loop"),
               "threads": torch.get_num_threads(), "load_avg_1m": os.getloadavg()[0]}
+    if paired_seconds:
+        result["paired_bare_step_img_s"] = cfg.batch_size / statistics.median(paired_seconds)
+        result["epoch_vs_paired_bare_step"] = record["img_per_s"] / result["paired_bare_step_img_s"]
     print(f"epoch: {result['epoch_images']} images in {result['epoch_seconds']:.1f}s = {result['epoch_img_s']:.1f} img/s "
           f"(bare step after it {step_img_s:.1f} img/s: {100 * result['epoch_vs_step']:.0f}%); the steps took "
           f"{in_steps:.1f}s of it, the loop around them {100 * result['loop_overhead_share']:.2f}%; median step in the "
           f"epoch {result['in_epoch_step_img_s']:.1f} img/s")
+    if paired_seconds:
+        print(f"bare steps interleaved in the epoch (1 every {args.paired}): {result['paired_bare_step_img_s']:.1f} img/s; "
+              f"the epoch is {100 * result['epoch_vs_paired_bare_step']:.0f}% of it")
     print(f"peak RSS training {args.preset} on {args.dataset}: {peak_rss:.0f} MB "
           f"(import torch alone: {result['torch_import_rss_mb']:.0f} MB; ganforge's trainer: "
           f"{result['ganforge_import_rss_mb']:.0f} MB); load average {result['load_avg_1m']:.2f}")
