@@ -69,9 +69,9 @@ def main(argv=None):
             bare, bare_batches = make_ganforge(cfg, *build_networks(cfg), "cpu"), real_batches(cfg.batch_size, 2, "cpu")
             bare(bare_batches[0])  # warm-up
 
-        def timed(real):
+        def timed(real, labels=None):
             t = time.perf_counter()
-            out = step(real)
+            out = step(real, labels)
             step_seconds.append((len(real), time.perf_counter() - t))
             if args.paired and len(step_seconds) % args.paired == 0:
                 t = time.perf_counter()

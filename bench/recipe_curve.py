@@ -67,8 +67,8 @@ def main():
 
     step = trainer.step
 
-    def timed_step(real):
-        out = step(real)
+    def timed_step(real, labels=None):
+        out = step(real, labels)
         now = time.perf_counter()
         clock["train"] += now - clock["since"]
         clock["images"] = clock.get("images", 0) + len(real)

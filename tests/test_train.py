@@ -46,7 +46,7 @@ def test_discriminator_starts_unsure_then_separates(tiny_config, tmp_path):
     run.root.mkdir()
     trainer = Trainer(tiny_config(subset=1024, epochs=1, tensorboard=False), run, **quiet)
     step, per_step = trainer.step, []
-    trainer.step = lambda real: per_step.append(step(real)) or per_step[-1]
+    trainer.step = lambda real, labels=None: per_step.append(step(real, labels)) or per_step[-1]
     trainer.fit()
     names = dict(zip(STAT_NAMES, torch.stack(per_step).T))
     assert abs(names["d_real"][0] - 0.5) < 0.1 and abs(names["d_fake"][0] - 0.5) < 0.1
@@ -98,12 +98,12 @@ def test_nan_stops_cleanly_and_keeps_last_good_checkpoint(tiny_config, tmp_path)
     trainer = Trainer(tiny_config(epochs=3), run, **quiet)
     step, calls = trainer.step, []
 
-    def poisoned(real):  # from the 6th step (epoch 2) on, a weight of G becomes NaN
+    def poisoned(real, labels=None):  # from the 6th step (epoch 2) on, a weight of G becomes NaN
         calls.append(1)
         if len(calls) == 6:
             with torch.no_grad():
                 next(trainer.G.parameters()).fill_(float("nan"))
-        return step(real)
+        return step(real, labels)
 
     trainer.step = poisoned
     with pytest.raises(TrainingDiverged) as err:
@@ -122,11 +122,11 @@ def test_stop_request_checkpoints_mid_epoch_and_resumes(tiny_config, tmp_path):
     trainer = Trainer(tiny_config(), run, **quiet)
     step, calls = trainer.step, []
 
-    def stop_after_two(real):  # what the Ctrl-C handler does: ask to stop after this step
+    def stop_after_two(real, labels=None):  # what the Ctrl-C handler does: ask to stop after this step
         calls.append(1)
         if len(calls) == 2:
             trainer.stop_requested = True
-        return step(real)
+        return step(real, labels)
 
     trainer.step = stop_after_two
     assert trainer.fit() == "interrupted"

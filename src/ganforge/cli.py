@@ -114,18 +114,21 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
 @click.option("--out", default="samples.png", metavar="PATH",
               help="x.png: one grid; x.npz: uint8 array (N,H,W,C); dir/: one PNG per image.")
 @click.option("--seed", type=int, metavar="N", help="Noise seed; the same seed gives the same images.  [default: random, printed]")
+@click.option("--label", type=int, metavar="K", help="Conditional runs only: draw class K (e.g. 7 for sevens).  "
+              "[default: every class in turn]")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def generate(run_dir, n, out, seed, device):
+def generate(run_dir, n, out, seed, label, device):
     """Draw new images from a trained run.
 
     \b
     ganforge generate runs/RUN --n 64 --out grid.png
     ganforge generate runs/RUN --n 1000 --out samples.npz --seed 1
     ganforge generate runs/RUN --n 100 --out images/
+    ganforge generate runs/RUN --n 64 --label 7 --out sevens.png   (conditional runs)
     """
     from .generate import generate as generate_images
 
-    what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device)
+    what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device, label=label)
     click.echo(f"wrote {what} (seed {used_seed})")
 
 

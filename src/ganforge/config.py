@@ -31,6 +31,7 @@ class Config:
     data_dir: str | None = None  # None: $GANFORGE_DATA, then the user cache, then download
     subset: int = 0  # >0: train on the first N images only (quick tries, tests)
     # networks (see nets/dcgan.py for what each arch builds)
+    conditional: bool = False  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
     arch: str = "dcgan28"  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial)
     channels: int = 1
     image_size: int = 28
@@ -196,6 +197,8 @@ def validate(cfg: Config) -> None:
         value = getattr(cfg, key)
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}={value} must be in [0, 1)")
+    if cfg.conditional and cfg.dataset.startswith("folder:"):
+        raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set conditional=false")
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
     channels, size = ARCH_SHAPES[cfg.arch]

@@ -13,6 +13,7 @@ from .data import to_uint8
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write
 from .nets import build_generator
+from .nets.conditional import balanced_labels
 from .rundir import open_run
 from .training.checkpoint import load_into, read_generator
 from .viz import grid_image, save_png
@@ -29,14 +30,35 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> t
     return G.to(device).eval(), cfg
 
 
+def sample_labels(G: torch.nn.Module, n: int, label: int | None = None) -> torch.Tensor | None:
+    """The classes n samples are drawn for: None for an unconditional G; else every class in turn
+    (0, 1, ..., K-1, 0, ...), or `label` throughout."""
+    classes = getattr(G, "num_classes", 0)
+    if not classes:
+        if label is not None:
+            raise ConfigError("--label: this run is not conditional (it was trained with conditional=false); drop --label")
+        return None
+    if label is None:
+        return balanced_labels(n, classes)
+    if not 0 <= label < classes:
+        raise ConfigError(f"--label {label}: this run draws classes 0 to {classes - 1}")
+    return torch.full((n,), label, dtype=torch.long)
+
+
 @torch.no_grad()
 def sample(G: torch.nn.Module, latent_dim: int, n: int, seed: int, batch_size: int = 500,
-           device: str | torch.device = "cpu") -> torch.Tensor:
-    """n images as uint8 (n, C, H, W), from noise drawn with `seed` (same seed, same images)."""
+           device: str | torch.device = "cpu", label: int | None = None) -> torch.Tensor:
+    """n images as uint8 (n, C, H, W), from noise drawn with `seed` (same seed, same images).
+    A conditional G draws every class in turn, or only `label`."""
     if n < 1:
         raise ConfigError(f"--n {n}: ask for at least one image")
+    labels = sample_labels(G, n, label)
     noise = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
-    chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
+    if labels is None:
+        chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
+    else:
+        chunks = [to_uint8(G(z.to(device), y.to(device)).cpu())
+                  for z, y in zip(noise.split(batch_size), labels.split(batch_size))]
     return torch.cat(chunks)
 
 
@@ -64,8 +86,8 @@ def write_samples(images: torch.Tensor, out: str | Path) -> str:
 
 
 def generate(run_dir: str | Path, n: int = 64, out: str | Path = "samples.png", seed: int | None = None,
-             device: str = "cpu") -> tuple[str, int]:
+             device: str = "cpu", label: int | None = None) -> tuple[str, int]:
     """Sample n new images from a run and write them to `out`; returns (description, seed used)."""
     seed = secrets.randbelow(2**31) if seed is None else seed
     G, cfg = load_generator(run_dir, device)
-    return write_samples(sample(G, cfg.latent_dim, n, seed, device=device), out), seed
+    return write_samples(sample(G, cfg.latent_dim, n, seed, device=device, label=label), out), seed

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data import CLASS_NAMES
 from . import dcgan
+from .conditional import ConditionalGenerator, ProjectionDiscriminator
 
 ARCHS = {
     "dcgan28": (dcgan.generator28, dcgan.discriminator28),
@@ -13,15 +15,24 @@ ARCHS = {
 }
 
 
+def num_classes(cfg) -> int:
+    """Classes a conditional run draws from (0: unconditional)."""
+    return len(CLASS_NAMES[cfg.dataset]) if cfg.conditional else 0
+
+
 def build_generator(cfg) -> nn.Module:
     make_g, _ = ARCHS[cfg.arch]
-    return make_g(latent_dim=cfg.latent_dim, width=cfg.g_width, channels=cfg.channels,
-                  leak=cfg.leak, bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps)
+    k = num_classes(cfg)
+    G = make_g(latent_dim=cfg.latent_dim + k, width=cfg.g_width, channels=cfg.channels,
+               leak=cfg.leak, bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps)
+    return ConditionalGenerator(G, k) if k else G
 
 
 def build_discriminator(cfg) -> nn.Module:
     _, make_d = ARCHS[cfg.arch]
-    return make_d(width=cfg.d_width, channels=cfg.channels, leak=cfg.leak, dropout=cfg.d_dropout)
+    D = make_d(width=cfg.d_width, channels=cfg.channels, leak=cfg.leak, dropout=cfg.d_dropout)
+    k = num_classes(cfg)
+    return ProjectionDiscriminator(D, k) if k else D
 
 
 def init_weights(net: nn.Module, scheme: str, generator: torch.Generator | None = None) -> None:
@@ -31,7 +42,9 @@ def init_weights(net: nn.Module, scheme: str, generator: torch.Generator | None 
     if scheme == "torch":
         return
     for m in net.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(m, nn.Embedding):  # the projection's class vectors start small: D starts unconditional
+            nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+        elif isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             if scheme == "keras":
                 nn.init.xavier_uniform_(m.weight, generator=generator)
             else:

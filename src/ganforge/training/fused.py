@@ -4,13 +4,15 @@ Same networks, same maths as running nets/dcgan.py through autograd (tests/test_
 checks losses, gradients and weights against the plain step); only the order and the kernels
 change:
 
-JointScorer(D)(real, fake) -> (d_logits, g_logits)
-    D's [Conv2d, LeakyReLU, Dropout] blocks and linear head, run once over real+fake, with a
-    hand-written backward. The joint step needs two gradients through D for the fake batch:
+JointScorer(D)(real, fake, labels=None) -> (d_logits, g_logits)
+    D's [Conv2d, LeakyReLU, Dropout] blocks and linear head (plus the class projection of a
+    conditional D), run once over real+fake, with a hand-written backward. The joint step needs two gradients through D for the fake batch:
     D's loss for D's weights, G's loss for the fake images. D maps each image to one logit, so
     both are per-image multiples of the same Jacobian: the backward pushes a unit gradient
     through D once and scales it per image by dL_D/dlogit (D's weights) or dL_G/dlogit (the
-    fake images). Autograd would run D's backward for the fake batch twice.
+    fake images). Autograd would run D's backward for the fake batch twice. A projection D
+    adds embed(y) to the head's weight per image, which keeps that property (real and fake of a
+    step share their labels).
 FastGenerator(G)(z)
     G's own layers in order, with the transposed convolutions that oneDNN runs slowly here
     replaced by exact ones: through the DFT (spectral.py) or, to one channel, as a matmul plus
@@ -109,19 +111,26 @@ def parse_discriminator(D: nn.Module) -> tuple[list[Block], nn.Linear] | None:
 class JointScorer:
     """D's logits for real and fake from one pass over both; see the module docstring."""
 
-    def __init__(self, blocks: list[Block], head: nn.Linear, spectral: bool = True):
+    def __init__(self, blocks: list[Block], head: nn.Linear, spectral: bool = True, embed: nn.Embedding | None = None):
         self.blocks, self.head, self.masks, self.spectral = blocks, head, MaskStream(), spectral
+        self.embed = embed  # a projection D's class vectors (nets/conditional.py), else None
 
     @classmethod
     def build(cls, D: nn.Module, **options) -> JointScorer | None:
-        parsed = parse_discriminator(D)
-        return cls(*parsed, **options) if parsed else None
+        embed = getattr(D, "embed", None)
+        parsed = parse_discriminator(D.net if embed is not None else D)
+        return cls(*parsed, embed=embed, **options) if parsed else None
 
-    def __call__(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None):
         params = [t for b in self.blocks for t in (b.conv.weight, b.conv.bias)] + [self.head.weight, self.head.bias]
+        if self.embed is not None:
+            params.append(self.embed.weight)
+            labels = torch.cat([labels, labels])  # real and fake of a step share their labels
+        else:
+            labels = None
         if self.head.training and any(b.p for b in self.blocks):
             self.masks.new_step()
-        return _JointScore.apply(self, real, fake, *params)
+        return _JointScore.apply(self, real, fake, labels, *params)
 
     def kind(self, i: int, hw) -> str:
         """How block i runs: 'rows' (im2col + matmul), 'spectral', or 'onednn'."""
@@ -135,7 +144,7 @@ class _JointScore(torch.autograd.Function):
     """Forward: D over real+fake. Backward: one unit-gradient pass, scaled per image."""
 
     @staticmethod
-    def forward(ctx, scorer, real, fake, *params):
+    def forward(ctx, scorer, real, fake, labels, *params):
         h = torch.cat([real, fake])
         saved = []  # per block: (kind, what its backward needs, dropout mask, block output)
         for i, block in enumerate(scorer.blocks):
@@ -158,9 +167,13 @@ class _JointScore(torch.autograd.Function):
                 out.mul_(keep)
             saved.append((kind, need, keep, out))
             h = out
-        flat, head_w = _flat(h, params[-2])
-        logits = torch.addmm(params[-1], flat, head_w.t()).view(-1)
+        head = 2 * len(scorer.blocks)  # params[head], params[head + 1]: the head's weight and bias
+        flat, head_w = _flat(h, params[head])
+        logits = torch.addmm(params[head + 1], flat, head_w.t()).view(-1)
+        if labels is not None:  # projection: + <embed(y), h>
+            logits += (_flat(h, params[head + 2])[1][labels] * flat).sum(1)
         ctx.scorer, ctx.saved, ctx.n_real, ctx.image_shape = scorer, saved, len(real), real.shape
+        ctx.labels = labels
         ctx.save_for_backward(*params)
         return logits, logits[len(real):].clone()
 
@@ -169,12 +182,18 @@ class _JointScore(torch.autograd.Function):
         scorer, params, saved, n_real = ctx.scorer, ctx.saved_tensors, ctx.saved, ctx.n_real
         grads = [None] * len(params)
         # Head: logit = w . h + b, so dlogit/dh is w for every image: the unit gradient.
-        h = saved[-1][3]
-        flat, _ = _flat(h, params[-2])
+        h, head, labels = saved[-1][3], 2 * len(scorer.blocks), ctx.labels
+        flat, _ = _flat(h, params[head])
         head_grad = grad_d.reshape(1, -1) @ flat
-        grads[-2] = head_grad if h.is_contiguous() else _flat_back(head_grad, h.shape)
-        grads[-1] = grad_d.sum().view(1)
-        unit, grad_fake = params[-2].view(1, *h.shape[1:]), None
+        grads[head] = head_grad if h.is_contiguous() else _flat_back(head_grad, h.shape)
+        grads[head + 1] = grad_d.sum().view(1)
+        unit, grad_fake = params[head].view(1, *h.shape[1:]), None
+        if labels is not None:  # projection: dlogit/dh is w + embed(y), per image
+            embed = params[head + 2]
+            embed_grad = torch.zeros(len(embed), flat.shape[1], dtype=flat.dtype).index_add_(
+                0, labels, flat * grad_d.view(-1, 1))
+            grads[head + 2] = embed_grad if h.is_contiguous() else _flat_back(embed_grad, h.shape)
+            unit = (embed[labels] + params[head]).view(len(labels), *h.shape[1:])
         for i in reversed(range(len(scorer.blocks))):
             block, (kind, need, keep, h) = scorer.blocks[i], saved.pop()  # pop: free each block's tensors early
             conv, w = block.conv, params[2 * i]
@@ -210,7 +229,7 @@ class _JointScore(torch.autograd.Function):
                 unit = grad_in
             elif grad_in is not None:  # the fake images: the unit gradient weighted by dL_G/dlogit
                 grad_fake = grad_in * _per_image(grad_g)
-        return (None, None, grad_fake, *grads)
+        return (None, None, grad_fake, None, *grads)
 
 
 def _flat(h: torch.Tensor, w: torch.Tensor):
@@ -218,12 +237,13 @@ def _flat(h: torch.Tensor, w: torch.Tensor):
     if h.is_contiguous():
         return h.reshape(len(h), -1), w
     n, c, hh, ww = h.shape
-    return h.permute(0, 2, 3, 1).reshape(n, -1), w.view(c, hh, ww).permute(1, 2, 0).reshape(1, -1)
+    return h.permute(0, 2, 3, 1).reshape(n, -1), w.view(-1, c, hh, ww).permute(0, 2, 3, 1).reshape(len(w), -1)
 
 
 def _flat_back(head_grad: torch.Tensor, shape) -> torch.Tensor:
+    """Rows (K, H*W*C) in NHWC order back to the weights' (K, C*H*W) order."""
     _, c, hh, ww = shape
-    return head_grad.view(hh, ww, c).permute(2, 0, 1).reshape(1, -1)
+    return head_grad.view(-1, hh, ww, c).permute(0, 3, 1, 2).reshape(len(head_grad), -1)
 
 
 def _per_image(g: torch.Tensor) -> torch.Tensor:
@@ -242,9 +262,11 @@ class FastGenerator:
     def __init__(self, G: nn.Module, spectral: bool = True, small_conv_t: bool = True):
         self.G, self.spectral, self.small_conv_t = G, spectral, small_conv_t
 
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        h = z
-        for layer in self.G:
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h, layers = z, self.G
+        if hasattr(self.G, "inputs"):  # conditional G (nets/conditional.py): [z, one_hot(y)] into its net
+            h, layers = self.G.inputs(z, labels), self.G.net
+        for layer in layers:
             if isinstance(layer, nn.ConvTranspose2d):
                 if self.spectral and spectral.fits(layer, h.shape[2:]):
                     h = spectral.conv(h, layer)

@@ -101,6 +101,7 @@ class Trainer:
         self.device = self.accel.device
         self.data = load_training_data(cfg)
         self.images = self.data.images.to(self.device)  # whole set resident; batches are index gathers
+        self.labels = self.data.labels.to(self.device) if cfg.conditional else None
         torch.manual_seed(cfg.seed)  # the global stream drives dropout
         self.G, self.D = (self.accel.prepare(net) for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
         self.opt_g = self.accel.adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -197,7 +198,8 @@ class Trainer:
         started = time.perf_counter()
         for start, end in self.batches[state.batch:]:
             real = to_float(self.images[order[start:end]])
-            state.stats_sum += self.step(real)
+            labels = None if self.labels is None else self.labels[order[start:end]]
+            state.stats_sum += self.step(real, labels)
             if self.ema:
                 self.ema.update(state.step)
             state.batch += 1

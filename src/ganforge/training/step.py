@@ -6,6 +6,8 @@ d_then_g       pytorch/examples dcgan: D steps on real + detached fake, then G's
                through the updated D.
 d_real_fake_g  Keras CIFAR-10 tutorial: D steps on a real batch, then on a fake batch, then G
                steps on fresh noise through D.
+A conditional run (nets/conditional.py) passes the real batch's labels: the fakes of a step are
+drawn for those same labels, so G learns the data's own class mix.
 Every step returns one detached vector of STAT_NAMES, so the loop can sum stats on the device
 without a host sync per step.
 
@@ -43,11 +45,11 @@ class _Run:
         self.fn = accel.forward_fn(net) if accel else net
         self.autocast = accel.autocast if accel else None
 
-    def __call__(self, x):
+    def __call__(self, *args):
         if self.autocast is None:
-            return self.fn(x)
+            return self.fn(*args)
         with self.autocast():
-            return self.fn(x).float()
+            return self.fn(*args).float()
 
 
 class TrainStep:
@@ -65,20 +67,28 @@ class TrainStep:
         run = {"joint": self.joint, "d_then_g": self.d_then_g, "d_real_fake_g": self.d_real_fake_g}[order]
         self.run = self.joint_fused if self.fused_D else run
 
-    def __call__(self, real: torch.Tensor) -> torch.Tensor:
-        return self.run(real)
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.run(real, labels)
 
     def noise(self, n: int, device) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=device, generator=self.noise_gen)
 
-    def score(self, real, fake):
-        if self.score_together:
-            return self.D(torch.cat([real, fake])).view(-1).split([len(real), len(fake)])
-        return self.D(real).view(-1), self.D(fake).view(-1)
+    def fake(self, labels, n: int, device):
+        z = self.noise(n, device)
+        return self.G(z) if labels is None else self.G(z, labels)
 
-    def joint(self, real):
-        fake = self.G(self.noise(len(real), real.device))
-        real_logits, fake_logits = self.score(real, fake)
+    def d(self, x, labels):
+        return (self.D(x) if labels is None else self.D(x, labels)).view(-1)
+
+    def score(self, real, fake, labels):
+        if self.score_together:
+            both = None if labels is None else torch.cat([labels, labels])
+            return self.d(torch.cat([real, fake]), both).split([len(real), len(fake)])
+        return self.d(real, labels), self.d(fake, labels)
+
+    def joint(self, real, labels=None):
+        fake = self.fake(labels, len(real), real.device)
+        real_logits, fake_logits = self.score(real, fake, labels)
         d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
         g_loss = self.loss.g(fake_logits)
         self.opt_g.zero_grad(set_to_none=True)
@@ -90,11 +100,11 @@ class TrainStep:
         self.opt_d.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)
 
-    def joint_fused(self, real):
+    def joint_fused(self, real, labels=None):
         """`joint` on the fused CPU path: one backward serves both losses, because each set of
         D logits carries only its own loss back (D's to D's weights, G's to the fake images)."""
-        fake = self.fused_G(self.noise(len(real), real.device))
-        d_logits, g_logits = self.fused_D(real, fake)
+        fake = self.fused_G(self.noise(len(real), real.device), labels)
+        d_logits, g_logits = self.fused_D(real, fake, labels)
         real_logits, fake_logits = d_logits.split([len(real), len(fake)])
         d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
         g_loss = self.loss.g(g_logits)
@@ -105,37 +115,37 @@ class TrainStep:
         self.opt_d.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)
 
-    def d_then_g(self, real):
-        fake = self.G(self.noise(len(real), real.device))
+    def d_then_g(self, real, labels=None):
+        fake = self.fake(labels, len(real), real.device)
         # D on real and detached fake
-        real_logits, fake_logits = self.score(real, fake.detach())
+        real_logits, fake_logits = self.score(real, fake.detach(), labels)
         d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         # G through the updated D
-        g_loss = self.loss.g(self.D(fake).view(-1))
+        g_loss = self.loss.g(self.d(fake, labels))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=self.g_params)
         self.opt_g.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)
 
-    def d_real_fake_g(self, real):
+    def d_real_fake_g(self, real, labels=None):
         # D on a real batch, then on a fake batch: two optimiser steps, as two train_on_batch calls
-        real_logits = self.D(real).view(-1)
+        real_logits = self.d(real, labels)
         d_loss_real = self.loss.d_real(real_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss_real.backward()
         self.opt_d.step()
         with torch.no_grad():
-            fake = self.G(self.noise(len(real), real.device))
-        fake_logits = self.D(fake).view(-1)
+            fake = self.fake(labels, len(real), real.device)
+        fake_logits = self.d(fake, labels)
         d_loss_fake = self.loss.d_fake(fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss_fake.backward()
         self.opt_d.step()
         # G on fresh noise through D (D's weights untouched by this step)
-        g_loss = self.loss.g(self.D(self.G(self.noise(len(real), real.device))).view(-1))
+        g_loss = self.loss.g(self.d(self.fake(labels, len(real), real.device), labels))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=self.g_params)
         self.opt_g.step()

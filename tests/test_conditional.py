@@ -1,0 +1,78 @@
+"""Class-conditional G(z, y) and projection D(x, y): the fused CPU step is the plain step's maths,
+labels reach both networks, and a short conditional run draws the digit it is asked for."""
+
+import copy
+
+import pytest
+import torch
+
+from ganforge.config import build_config
+from ganforge.errors import ConfigError
+from ganforge.nets import build_networks, count_parameters
+from ganforge.nets.conditional import ConditionalGenerator, ProjectionDiscriminator, balanced_labels
+from ganforge.losses import get_loss
+from ganforge.training import accel as accel_mod
+from ganforge.training.step import TrainStep
+
+
+def _config(**overrides):
+    return build_config("dcgan-mnist", overrides={"device": "cpu", "conditional": True, "d_dropout": 0.0,
+                                                   "g_width": 32, "d_width": 16, **overrides})
+
+
+def _step(cfg, G, D, fused: bool):
+    G, D = copy.deepcopy(G), copy.deepcopy(D)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    accel = accel_mod.setup(cfg) if fused else None
+    return TrainStep(G, D, opt_g, opt_d, get_loss("bce"), cfg.latent_dim, "joint",
+                     torch.Generator().manual_seed(1), accel=accel)
+
+
+def test_conditional_nets_shapes_and_parameters():
+    cfg = _config()
+    G, D = build_networks(cfg)
+    assert isinstance(G, ConditionalGenerator) and isinstance(D, ProjectionDiscriminator)
+    z, y = torch.randn(6, cfg.latent_dim), torch.tensor([0, 1, 2, 7, 8, 9])
+    assert G(z, y).shape == (6, 1, 28, 28) and D(G(z, y), y).shape == (6, 1)
+    plain_g, plain_d = build_networks(_config(conditional=False))
+    # one-hot inputs widen G's first Linear by 10 rows; the projection adds 10 feature vectors
+    assert count_parameters(G) - count_parameters(plain_g) == 10 * 7 * 7 * 32
+    assert count_parameters(D) - count_parameters(plain_d) == 10 * (2 * 16 * 7 * 7)
+    assert balanced_labels(12, 10).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_label_changes_both_networks():
+    G, D = build_networks(_config())
+    G.eval()
+    z = torch.randn(4, 100)
+    a, b = G(z, torch.zeros(4, dtype=torch.long)), G(z, torch.full((4,), 3))
+    assert (a - b).abs().max() > 1e-3
+    torch.nn.init.normal_(D.embed.weight, 0, 1.0)
+    assert (D(a, torch.zeros(4, dtype=torch.long)) - D(a, torch.full((4,), 3))).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("d_width", [16, 64])  # 64: D's second conv takes the spectral (DFT) kernel
+def test_conditional_fused_step_is_the_plain_maths_float64(d_width):
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        cfg = _config(d_width=d_width)
+        G, D = (net.double() for net in build_networks(cfg))
+        torch.nn.init.normal_(D.embed.weight, 0, 0.05)  # away from its small start, so the projection counts
+        plain, fast = _step(cfg, G, D, fused=False), _step(cfg, G, D, fused=True)
+        assert fast.run == fast.joint_fused and plain.run == plain.joint
+        gen = torch.Generator().manual_seed(5)
+        for _ in range(3):
+            real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
+            labels = torch.randint(0, 10, (8,), generator=gen)
+            torch.testing.assert_close(fast(real, labels)[:2], plain(real, labels)[:2], rtol=1e-10, atol=0)
+        for a, b in zip([*plain.g_params, *plain.d_params], [*fast.g_params, *fast.d_params]):
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
+    finally:
+        torch.set_default_dtype(before)
+
+
+def test_conditional_needs_labels():
+    with pytest.raises(ConfigError, match="needs class labels"):
+        build_config("default", overrides={"conditional": True, "dataset": "folder:/tmp/x"})
