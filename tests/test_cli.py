@@ -84,6 +84,8 @@ def test_train_info_generate_and_foreign_checkpoint(data_root, tmp_path):
     assert code == 0 and "progress: 1/1 epochs, 2 steps (finished)" in out and "g_loss" in out
     code, out, _ = run_cli("generate", str(run), "--n", "4", "--out", str(tmp_path / "g.png"), "--seed", "1")
     assert code == 0 and (tmp_path / "g.png").is_file()
+    code, _, err = run_cli("generate", str(run), "--label", "3", "--out", str(tmp_path / "h.png"))
+    assert_one_line_error(code, err, "not conditional")
     code, _, err = run_cli("train", "--resume", str(run), "--preset", "dcgan-cifar10")
     assert_one_line_error(code, err, "preset")
 

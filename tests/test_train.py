@@ -71,10 +71,12 @@ def _assert_same_state(a, b):
                 assert torch.equal(s[k], b[opt]["state"][idx][k]), f"{opt}.{idx}.{k}"
 
 
-@pytest.mark.parametrize("first_stop, ema", [(3, 0.0), (4, 0.0), (3, 0.9)])  # inside an epoch, at its end
-def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop, ema):
-    straight = train(tiny_config(max_steps=6, ema=ema), out=tmp_path / "straight", **quiet)
-    part = train(tiny_config(max_steps=first_stop, ema=ema), out=tmp_path / "split", **quiet)
+@pytest.mark.parametrize("first_stop, ema, conditional",  # stopped inside an epoch, at its end; the default's path
+                         [(3, 0.0, False), (4, 0.0, False), (3, 0.9, False), (3, 0.9, True)])
+def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop, ema, conditional):
+    more = {"ema": ema, "conditional": conditional}
+    straight = train(tiny_config(max_steps=6, **more), out=tmp_path / "straight", **quiet)
+    part = train(tiny_config(max_steps=first_stop, **more), out=tmp_path / "split", **quiet)
     assert part.reason == "max_steps"
     resumed = resume(tmp_path / "split", {"max_steps": 6}, **quiet)
     assert resumed.reason == "max_steps"

@@ -32,7 +32,8 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given."""
     G, cfg = load_generator(run_dir, device)
     images = sample(G, cfg.latent_dim, n, seed, device=device)
-    metrics = {"run": str(run_dir)} | evaluate_images(images, cfg.dataset, cfg.data_dir, n, seed, device=device,
+    conditional = {"drawn_for": "each class in turn"} if getattr(G, "num_classes", 0) else {}
+    metrics = {"run": str(run_dir), **conditional} | evaluate_images(images, cfg.dataset, cfg.data_dir, n, seed, device=device,
                                                       inception_weights=inception_weights, echo=echo)
     if json_out:
         atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
@@ -48,7 +49,8 @@ def format_report(metrics: dict) -> str:
     judge = (f"judge {metrics['judge']} ({metrics['judge_kind']}, test accuracy "
              f"{'n/a, no labels' if accuracy is None else f'{accuracy:.2%}'}, {metrics['feature_dim']}-d features)")
     lines = [f"{metrics.get('run', metrics['dataset'])}: {metrics['n']} samples against {metrics['n']} "
-             f"{metrics['reference']} images (seed {metrics['seed']})", judge, ""]
+             f"{metrics['reference']} images (seed {metrics['seed']}"
+             f"{', drawn for ' + metrics['drawn_for'] if metrics.get('drawn_for') else ''})", judge, ""]
     lines.append(f"{'':<22}{'this run':>10}" + "".join(f"{key:>14}" for key in shown))
     for key, label, style in LINES:
         if metrics.get(key) is not None:
