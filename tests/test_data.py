@@ -281,7 +281,7 @@ def test_explicit_data_dir_does_not_fall_back(tmp_path, monkeypatch):
 
 def test_lookup_order_env_then_cache(tmp_path, monkeypatch):
     write_mnist(tmp_path / "env" / "mnist", fill=10)
-    write_mnist(tmp_path / "cache" / "mnist", fill=20)
+    write_mnist(tmp_path / "cache" / "data" / "mnist", fill=20)
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "env"))
     assert load_dataset("mnist").images[0, 0, 0, 0] == 10
     monkeypatch.delenv("GANFORGE_DATA")
@@ -297,14 +297,14 @@ def test_download_lands_in_cache_and_is_read_by_our_reader(tmp_path, monkeypatch
     monkeypatch.delenv("GANFORGE_DATA", raising=False)
     monkeypatch.setattr(locate, "_download", lambda dataset, split, root: write_mnist(root / "MNIST" / "raw"))
     data = load_dataset("mnist")
-    assert len(data) == 3 and data.source == str((tmp_path / "cache" / "MNIST" / "raw").resolve())
+    assert len(data) == 3 and data.source == str((tmp_path / "cache" / "data" / "MNIST" / "raw").resolve())
 
 
 def test_download_failure_says_where_to_put_files(tmp_path, monkeypatch, offline):
     monkeypatch.delenv("GANFORGE_DATA", raising=False)
     message = data_error("fashion-mnist", "test")
     assert len(offline) == 1 and "download failed: no network in tests" in message
-    assert "t10k-images-idx3-ubyte.gz" in message and str(tmp_path / "cache" / "fashion-mnist") in message
+    assert "t10k-images-idx3-ubyte.gz" in message and str(tmp_path / "cache" / "data" / "fashion-mnist") in message
     assert "GANFORGE_DATA" in message
 
     offline.clear()

@@ -56,11 +56,6 @@ def test_discriminator_starts_unsure_then_separates(tiny_config, tmp_path):
     assert names["d_real"][-4:].mean() > names["d_fake"][-4:].mean()
 
 
-def _weights(run: RunDir):
-    state = load_checkpoint(run.checkpoint)
-    return state
-
-
 def _assert_same_state(a, b):
     for net in ("G", "D", "G_ema"):
         for key in a[net] or ():
@@ -80,7 +75,7 @@ def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop, ema,
     assert part.reason == "max_steps"
     resumed = resume(tmp_path / "split", {"max_steps": 6}, **quiet)
     assert resumed.reason == "max_steps"
-    a, b = _weights(straight.run), _weights(resumed.run)
+    a, b = load_checkpoint(straight.run.checkpoint), load_checkpoint(resumed.run.checkpoint)
     assert a["state"]["step"] == b["state"]["step"] == 6
     assert (a["G_ema"] is not None) == (ema > 0)
     _assert_same_state(a, b)
@@ -91,7 +86,7 @@ def test_resume_equals_uninterrupted_run(tiny_config, tmp_path, first_stop, ema,
 def test_other_seed_gives_other_weights(tiny_config, tmp_path):
     a = train(tiny_config(max_steps=2, seed=1), out=tmp_path / "a", **quiet)
     b = train(tiny_config(max_steps=2, seed=2), out=tmp_path / "b", **quiet)
-    assert not torch.equal(_weights(a.run)["G"]["0.weight"], _weights(b.run)["G"]["0.weight"])
+    assert not torch.equal(load_checkpoint(a.run.checkpoint)["G"]["0.weight"], load_checkpoint(b.run.checkpoint)["G"]["0.weight"])
 
 
 def test_nan_stops_cleanly_and_keeps_last_good_checkpoint(tiny_config, tmp_path):

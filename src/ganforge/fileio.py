@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old complete file or the new one, never half of one,
-even when the process is killed mid-write (temp file in the same folder, fsync, rename)."""
+even when the process is killed mid-write (temp file in the same folder, fsync, rename). And the
+one root of ganforge's user cache: data/ (downloads), judges/ and references/ (metrics)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+
+def cache_root() -> Path:
+    """$GANFORGE_CACHE, else $XDG_CACHE_HOME/ganforge, else ~/.cache/ganforge."""
+    if os.environ.get("GANFORGE_CACHE"):
+        return Path(os.environ["GANFORGE_CACHE"]).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg).expanduser().resolve() / "ganforge"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:

@@ -3,7 +3,8 @@
 Lookup order for a dataset's files:
   1. the data_dir argument (--data-dir), and nothing else when it is given;
   2. the root named by $GANFORGE_DATA;
-  3. the user cache ($GANFORGE_CACHE, else $XDG_CACHE_HOME/ganforge/data, else ~/.cache/ganforge/data),
+  3. the user cache's data/ folder (fileio.cache_root(): $GANFORGE_CACHE, else $XDG_CACHE_HOME/ganforge,
+     else ~/.cache/ganforge),
      where a missing dataset is downloaded through torchvision when download is allowed.
 Each root holds one subfolder per dataset (mnist/, fashion-mnist/, cifar-10/); torchvision's own
 layout under a root (MNIST/raw/, FashionMNIST/raw/, cifar-10-batches-py/) works too.
@@ -17,6 +18,7 @@ from typing import NoReturn
 import numpy as np
 
 from ganforge.errors import DataError
+from ganforge.fileio import cache_root
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -73,10 +75,7 @@ def check_labels(dataset: str, path: Path | str, labels: np.ndarray, num_images:
 
 
 def cache_dir() -> Path:
-    if os.environ.get("GANFORGE_CACHE"):
-        return Path(os.environ["GANFORGE_CACHE"]).expanduser().resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg).expanduser().resolve() / "ganforge" / "data"
+    return cache_root() / "data"
 
 
 def find(dataset: str, split: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Location:

@@ -1,6 +1,6 @@
 """Where the metrics layer keeps what it builds once (judges, reference features), and how.
 
-Root: $GANFORGE_CACHE, else $XDG_CACHE_HOME/ganforge, else ~/.cache/ganforge. Everything is a
+Root: fileio.cache_root() ($GANFORGE_CACHE, else $XDG_CACHE_HOME/ganforge, else ~/.cache/ganforge). Everything is a
 safetensors file (tensors) with a JSON file beside it (what the tensors are and how they were made),
 written atomically so an interrupted build never leaves half a file that a later run would trust.
 """
@@ -8,7 +8,6 @@ written atomically so an interrupted build never leaves half a file that a later
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -16,14 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import GanforgeError
-from ..fileio import atomic_write
-
-
-def cache_root() -> Path:
-    if os.environ.get("GANFORGE_CACHE"):
-        return Path(os.environ["GANFORGE_CACHE"]).expanduser().resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg).expanduser().resolve() / "ganforge"
+from ..fileio import atomic_write, cache_root  # noqa: F401  (cache_root: callers use cache.cache_root())
 
 
 def save_entry(path: Path, tensors: dict[str, torch.Tensor], info: dict) -> None:

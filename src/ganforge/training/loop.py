@@ -120,6 +120,7 @@ class Trainer:
         self.writers = default_writers(cfg) if writers is None else writers
         self.state = TrainState()
         self.stop_requested = False
+        self._fixed_samples = None  # (step, images) of the last sample_fixed()
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -158,10 +159,14 @@ class Trainer:
 
     @torch.no_grad()
     def sample_fixed(self) -> torch.Tensor:
+        """G on the fixed noise; drawn once per step, however many writers ask (grid, diagnosis)."""
+        if self._fixed_samples is not None and self._fixed_samples[0] == self.state.step:
+            return self._fixed_samples[1]
         G = self.sample_generator()
         G.eval()  # BatchNorm running statistics, and no update of them
         images = G(self.fixed_noise)
         self.G.train()
+        self._fixed_samples = (self.state.step, images)
         return images
 
     # ---- the loop ----------------------------------------------------------------------------
