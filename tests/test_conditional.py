@@ -20,8 +20,9 @@ def _config(**overrides):
                                                    "g_width": 32, "d_width": 16, **overrides})
 
 
-def _step(cfg, G, D, fused: bool):
-    G, D = copy.deepcopy(G), copy.deepcopy(D)
+def _step(cfg, G, D, fused: bool, fresh_copies: bool = True):
+    if fresh_copies:
+        G, D = copy.deepcopy(G), copy.deepcopy(D)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     accel = accel_mod.setup(cfg) if fused else None
@@ -97,3 +98,21 @@ def test_short_conditional_run_draws_the_asked_digit(judge, tmp_path):
     assert min(hits) > 0.3 and sum(hits) / 10 > 0.6, hits  # chance: 0.1
     with pytest.raises(ConfigError, match="classes 0 to 9"):
         sample(G, cfg.latent_dim, 4, seed=0, label=10)
+
+
+@pytest.mark.parametrize("order", ["d_then_g", "d_real_fake_g"])
+def test_other_step_orders_train_both_label_paths(order):
+    """Each step order feeds the labels to G and D: after two steps the class vectors of exactly the
+    classes seen have moved, and G's weights for the one-hot inputs of those classes too."""
+    cfg = _config(step=order)
+    G, D = build_networks(cfg)
+    embed0, g_in0 = D.embed.weight.detach().clone(), G.net[0].weight.detach().clone()
+    step = _step(cfg, G, D, fused=False, fresh_copies=False)  # trains the very modules inspected below
+    labels = torch.tensor([1, 4, 4, 1, 7, 1, 4, 7])
+    for _ in range(2):
+        stats = step(torch.rand(8, 1, 28, 28) * 2 - 1, labels)
+        assert torch.isfinite(stats).all()
+    moved = (D.embed.weight.detach() - embed0).abs().sum(1) > 0
+    assert moved.nonzero().view(-1).tolist() == [1, 4, 7]
+    one_hot_cols = (G.net[0].weight.detach() - g_in0)[:, cfg.latent_dim:].abs().sum(0) > 0
+    assert one_hot_cols.nonzero().view(-1).tolist() == [1, 4, 7]
