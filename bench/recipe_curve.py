@@ -20,10 +20,13 @@ from pathlib import Path
 import torch
 
 from ganforge.config import build_config, parse_assignment
-from ganforge.data import to_uint8
+from ganforge.generate import sample
 from ganforge.metrics import Evaluator
 from ganforge.rundir import RunDir
 from ganforge.training.loop import Trainer
+
+
+NOISE_SEED = 1234  # the same noise at every point of every curve
 
 
 def main():
@@ -44,17 +47,14 @@ def main():
     run = RunDir(Path(tempfile.mkdtemp()) / "run")
     run.root.mkdir()
     trainer = Trainer(cfg, run, writers=[], progress=False, echo=lambda *a: None)
-    evaluator = Evaluator("mnist" if cfg.dataset == "embedded-mnist" else cfg.dataset, cfg.data_dir, args.n,
-                          image_shape=cfg.image_shape)
-    noise = torch.randn(args.n, cfg.latent_dim, generator=torch.Generator().manual_seed(1234))
+    evaluator = Evaluator(cfg.dataset, cfg.data_dir, args.n, image_shape=cfg.image_shape)  # embedded-mnist: MNIST's
     curve, clock = [], {"train": 0.0, "since": time.perf_counter(), "next": args.every}
 
     def evaluate():
-        G = trainer.sample_generator() if hasattr(trainer, "sample_generator") else trainer.G
+        G = trainer.sample_generator()
         was_training = G.training
         G.eval()
-        with torch.no_grad():
-            fake = torch.cat([to_uint8(G(z.to(trainer.device)).float().cpu()) for z in noise.split(500)])
+        fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
         G.train(was_training)
         m = evaluator(fake, seed=0, metrics=["fid", "classes"])
         point = {"train_seconds": round(clock["train"], 1), "images": clock.get("images", 0),

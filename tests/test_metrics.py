@@ -190,7 +190,7 @@ def test_eval_writer_adds_metrics_and_keeps_training_reproducible(metrics_cache,
 def test_eval_writer_restores_the_generator_mode(metrics_cache, data_root):
     G = nn.Sequential(nn.Linear(8, 784), nn.BatchNorm1d(784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28))).train()
     cfg = SimpleNamespace(dataset="mnist", data_dir=str(data_root), image_shape=(1, 28, 28), latent_dim=8, epochs=3)
-    trainer = SimpleNamespace(G=G, cfg=cfg, device=torch.device("cpu"), echo=lambda line: None)
+    trainer = SimpleNamespace(G=G, sample_generator=lambda: G, cfg=cfg, device=torch.device("cpu"), echo=lambda line: None)
     writer, record = EvalWriter(every=2, n=200), {"epoch": 1}
     writer.on_start(trainer)
     writer.on_epoch_end(trainer, record)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .data import to_float
+
 PATIENCE = 3  # epochs a symptom must last before it is reported (one bad epoch is noise)
 D_WINS = 0.95  # D's accuracy on fakes at or above this: D rejects nearly every fake
 D_AT_CHANCE_ACC = 0.55  # mean of D's accuracy on real and fake at or below this: D is guessing
@@ -78,7 +80,7 @@ class Diagnose:
     def on_start(self, trainer):
         gen = torch.Generator().manual_seed(0)  # own stream: never touches the training RNG
         pick = torch.randperm(len(trainer.data), generator=gen)[:64]
-        self.real_spread = spread(trainer.data.images[pick].float() / 127.5 - 1)
+        self.real_spread = spread(to_float(trainer.data.images[pick]))
 
     def on_epoch_end(self, trainer, record):
         record["sample_spread"] = spread(trainer.sample_fixed())

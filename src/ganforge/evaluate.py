@@ -32,7 +32,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given."""
     G, cfg = load_generator(run_dir, device)
     images = sample(G, cfg.latent_dim, n, seed, device=device)
-    conditional = {"drawn_for": "each class in turn"} if getattr(G, "num_classes", 0) else {}
+    conditional = {"drawn_for": "each class in turn"} if cfg.conditional else {}
     metrics = {"run": str(run_dir), **conditional} | evaluate_images(images, cfg.dataset, cfg.data_dir, n, seed, device=device,
                                                       inception_weights=inception_weights, echo=echo)
     if json_out:

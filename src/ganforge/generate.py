@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .config import Config, read_config
-from .data import to_uint8
+from .data import to_float, to_uint8
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write
 from .nets import build_generator
@@ -68,7 +68,7 @@ def write_samples(images: torch.Tensor, out: str | Path) -> str:
     out = Path(out)
     text = str(out)
     if out.suffix.lower() == ".png":
-        save_png(grid_image(images.float() / 127.5 - 1, min_side=0), out)
+        save_png(grid_image(to_float(images), min_side=0), out)
         return f"a grid of {len(images)} images in {out}"
     if out.suffix.lower() == ".npz":
         array = images.permute(0, 2, 3, 1).numpy()

@@ -41,8 +41,7 @@ class EvalWriter:
             return
         from ..generate import sample  # here, not at the top: generate imports the training package
 
-        # the generator `generate` will use: the weight average when the run keeps one (EMA)
-        G = trainer.sample_generator() if hasattr(trainer, "sample_generator") else trainer.G
+        G = trainer.sample_generator()  # the generator `generate` will use: the EMA when the run keeps one
         was_training = G.training
         G.eval()
         try:
