@@ -30,11 +30,12 @@ import torch
 
 from ganforge.config import build_config
 from ganforge.nets import build_networks
-from ganforge.rundir import RunDir
+from ganforge.run import RunDir
+from ganforge.training.callbacks import Hooks
 from ganforge.training.loop import Trainer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import make_ganforge, real_batches  # noqa: E402  (the same step builder)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference_step import make_ganforge, real_batches  # noqa: E402  (the same step builder)
 
 
 def import_rss_mb(module: str) -> float:
@@ -63,23 +64,19 @@ def main(argv=None):
         run = RunDir(Path(tmp) / "run")
         run.root.mkdir()
         started = time.perf_counter()
-        trainer = Trainer(cfg, run, progress=False, echo=lambda *a: None)
-        step, step_seconds, paired_seconds = trainer.step, [], []
+        step_seconds, paired_seconds = [], []
         if args.paired:
             bare, bare_batches = make_ganforge(cfg, *build_networks(cfg), "cpu"), real_batches(cfg.batch_size, 2, "cpu")
             bare(bare_batches[0])  # warm-up
 
-        def timed(real, labels=None):
-            t = time.perf_counter()
-            out = step(real, labels)
-            step_seconds.append((len(real), time.perf_counter() - t))
+        def timed(event):  # each step's own time, from the loop
+            step_seconds.append((event.images, event.seconds))
             if args.paired and len(step_seconds) % args.paired == 0:
                 t = time.perf_counter()
                 bare(bare_batches[1])
                 paired_seconds.append(time.perf_counter() - t)
-            return out
 
-        trainer.step = timed
+        trainer = Trainer(cfg, run, callbacks=[Hooks(on_step=timed)], progress=False, echo=lambda *a: None)
         trainer.fit()
         wall = time.perf_counter() - started
         record = run.read_metrics()[-1]

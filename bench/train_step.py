@@ -11,8 +11,8 @@ each round times `--steps` steps of every variant, the order reversed every othe
 B A, ...), so load from other processes hits all of them alike. A variant's figure is its median
 step time. peak_rss_mb is this process's peak resident memory (ru_maxrss), all variants included.
 
-ReferenceStep is the yardstick the issue defines, and tests/test_speed_paths.py checks
-ganforge's step against it.
+ReferenceStep (tests/reference_step.py) is the yardstick the issue defines, and
+tests/test_speed_paths.py checks ganforge's step against it.
 """
 
 from __future__ import annotations
@@ -26,72 +26,31 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from ganforge.config import build_config
-from ganforge.data import load_dataset, to_float
+from ganforge.kernels.cpu import fused, spectral
 from ganforge.losses import get_loss
 from ganforge.nets import build_networks
 from ganforge.training import accel as accel_mod
-from ganforge.training import fused
 from ganforge.training.step import TrainStep
 
-
-class ReferenceStep:
-    """The tutorial's joint step as plain, idiomatic PyTorch: the nn.Sequential nets called as
-    modules, D called once on the real and once on the fake batch, BCEWithLogitsLoss, one
-    autograd.grad per network (the tutorial's two tapes), torch.optim.Adam with its defaults,
-    default memory format and threads."""
-
-    def __init__(self, G, D, lr_g, lr_d, betas, latent_dim, noise_gen):
-        self.G, self.D, self.latent_dim, self.noise_gen = G, D, latent_dim, noise_gen
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
-        self.bce = nn.BCEWithLogitsLoss()
-
-    def __call__(self, real):
-        z = torch.randn(len(real), self.latent_dim, generator=self.noise_gen, device=real.device)
-        fake = self.G(z)
-        real_out, fake_out = self.D(real), self.D(fake)
-        g_loss = self.bce(fake_out, torch.ones_like(fake_out))
-        d_loss = self.bce(real_out, torch.ones_like(real_out)) + self.bce(fake_out, torch.zeros_like(fake_out))
-        g_grads = torch.autograd.grad(g_loss, list(self.G.parameters()), retain_graph=True)
-        d_grads = torch.autograd.grad(d_loss, list(self.D.parameters()))
-        for p, g in zip(self.G.parameters(), g_grads):
-            p.grad = g
-        for p, g in zip(self.D.parameters(), d_grads):
-            p.grad = g
-        self.opt_g.step()
-        self.opt_d.step()
-        return torch.stack([g_loss.detach(), d_loss.detach()])
-
-
-# ---- the variants ------------------------------------------------------------------------------
-def bench_config(**overrides):
-    return build_config("dcgan-mnist", overrides={"device": "cpu", "dataset": "embedded-mnist", **overrides})
-
-
-def make_reference(cfg, G, D, device):
-    G, D = G.to(device), D.to(device)
-    return ReferenceStep(G, D, cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), cfg.latent_dim,
-                         torch.Generator(device).manual_seed(1))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import reference_step  # noqa: E402  (the plain oracle, shared with the tests)
+from reference_step import bench_config, make_reference, real_batches  # noqa: E402
 
 
 def make_ganforge(cfg, G, D, device, accel=None, adam=None):
     """TrainStep as Trainer builds it; accel=False gives the step as it was before issue 4."""
-    if accel is None:
-        accel = accel_mod.setup(cfg)
-    if accel:
-        G, D = accel.prepare(G), accel.prepare(D)
-        opt_g, opt_d = (accel.adam(net.parameters(), lr, (cfg.beta1, cfg.beta2)) for net, lr in ((G, cfg.lr_g), (D, cfg.lr_d)))
-    else:
-        G, D = G.to(device), D.to(device)
-        opt_g, opt_d = (torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), **(adam or {}))
-                        for net, lr in ((G, cfg.lr_g), (D, cfg.lr_d)))
+    if accel is not False:
+        return reference_step.make_ganforge(cfg, G, D, device, accel)
+    G, D = G.to(device), D.to(device)
+    opt_g, opt_d = (torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), **(adam or {}))
+                    for net, lr in ((G, cfg.lr_g), (D, cfg.lr_d)))
     return TrainStep(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.latent_dim, cfg.step,
-                     torch.Generator(device).manual_seed(1), accel=accel or None)
+                     torch.Generator(device).manual_seed(1))
 
 
 class BernoulliMasks(fused.MaskStream):
@@ -111,14 +70,15 @@ def _ablate(**changes):
         if changes.get("plain_adam"):
             step.opt_g, step.opt_d = (torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
                                       for params, lr in ((step.g_params, cfg.lr_g), (step.d_params, cfg.lr_d)))
+        fast = step.fast_joint
         if changes.get("plain_d"):  # fast G, but D through autograd: one call, two backward passes
-            step.G, step.run = step.fused_G, step.joint
+            step.G, step.run = fast.generator, step.joint
         if "masks" in changes:
-            step.fused_D.masks = changes["masks"]()
+            fast.scorer.masks = changes["masks"]()
         if "spectral" in changes:
-            step.fused_G.spectral = step.fused_D.spectral = changes["spectral"]
+            fast.generator.spectral = fast.scorer.spectral = changes["spectral"]
         if "small_conv_t" in changes:
-            step.fused_G.small_conv_t = changes["small_conv_t"]
+            fast.generator.small_conv_t = changes["small_conv_t"]
         return step
     return make
 
@@ -142,12 +102,6 @@ VARIANTS = {
 
 
 # ---- measuring ---------------------------------------------------------------------------------
-def real_batches(batch: int, count: int, device) -> list[torch.Tensor]:
-    images = load_dataset("embedded-mnist").images
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    return [to_float(images[order[i * batch:(i + 1) * batch]]).to(device) for i in range(count)]
-
-
 def sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -223,8 +177,6 @@ def step_flops(batch=256, cfg=None) -> dict[str, float]:
 def ganforge_flops(batch=256, cfg=None) -> float:
     """FLOPs ganforge's CPU step executes in matmuls: the spectral layers' DFTs, per-frequency
     products and inverse DFTs (spectral.py), the other layers as plain matmuls."""
-    from ganforge.training import spectral
-
     cfg = cfg or bench_config()
     G, D = build_networks(cfg)
     total = 0.0

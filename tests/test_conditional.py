@@ -10,14 +10,14 @@ from ganforge.config import build_config
 from ganforge.errors import ConfigError
 from ganforge.nets import build_networks, count_parameters
 from ganforge.nets.conditional import ConditionalGenerator, ProjectionDiscriminator, balanced_labels
+from ganforge.kernels.cpu import build_fast_joint
 from ganforge.losses import get_loss
-from ganforge.training import accel as accel_mod
 from ganforge.training.step import TrainStep
 
 
 def _config(**overrides):
-    return build_config("dcgan-mnist", overrides={"device": "cpu", "conditional": True, "d_dropout": 0.0,
-                                                   "g_width": 32, "d_width": 16, **overrides})
+    return build_config("dcgan-mnist", overrides={"device": "cpu", "conditional": True, "num_classes": 10,
+                                                   "d_dropout": 0.0, "g_width": 32, "d_width": 16, **overrides})
 
 
 def _step(cfg, G, D, fused: bool, fresh_copies: bool = True):
@@ -25,9 +25,8 @@ def _step(cfg, G, D, fused: bool, fresh_copies: bool = True):
         G, D = copy.deepcopy(G), copy.deepcopy(D)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    accel = accel_mod.setup(cfg) if fused else None
-    return TrainStep(G, D, opt_g, opt_d, get_loss("bce"), cfg.latent_dim, "joint",
-                     torch.Generator().manual_seed(1), accel=accel)
+    return TrainStep(G, D, opt_g, opt_d, get_loss("bce"), cfg.latent_dim, cfg.step,
+                     torch.Generator().manual_seed(1), fast_joint=build_fast_joint(G, D) if fused else None)
 
 
 def test_conditional_nets_shapes_and_parameters():
@@ -62,7 +61,7 @@ def test_conditional_fused_step_is_the_plain_maths_float64(d_width):
         G, D = (net.double() for net in build_networks(cfg))
         torch.nn.init.normal_(D.embed.weight, 0, 0.05)  # away from its small start, so the projection counts
         plain, fast = _step(cfg, G, D, fused=False), _step(cfg, G, D, fused=True)
-        assert fast.run == fast.joint_fused and plain.run == plain.joint
+        assert fast.run == fast.joint_fast and plain.run == plain.joint
         gen = torch.Generator().manual_seed(5)
         for _ in range(3):
             real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1

@@ -1,6 +1,8 @@
 import pytest
 
-from ganforge.config import build_config, parse_assignment, preset_names, read_config, save_config
+import dataclasses
+
+from ganforge.config import Config, build_config, net_mismatch, parse_assignment, preset_names, read_config, save_config
 from ganforge.errors import ConfigError
 
 
@@ -50,3 +52,23 @@ def test_unknown_preset_and_bad_assignment():
     assert parse_assignment("data_dir=/x") == ("data_dir", "/x")
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_assignment("lr_g")
+
+
+def test_config_defaults_are_the_default_preset_and_tutorials_list_their_own():
+    assert Config() == build_config("default")  # one place for the defaults
+    tutorial = build_config("dcgan-mnist")
+    assert (tutorial.conditional, tutorial.ema, tutorial.g_width, tutorial.d_dropout, tutorial.leak) == (False, 0.0, 256, 0.3, 0.3)
+
+
+def test_net_mismatch_names_the_first_network_field_that_differs():
+    a = build_config("default").to_dict()
+    assert net_mismatch(a, dict(a, lr_g=1.0, epochs=3)) is None  # training fields do not change the nets
+    assert net_mismatch(a, dict(a, conditional=False)).startswith("conditional=True")
+    assert "g_width=64" in net_mismatch(a, dict(a, g_width=128))
+
+
+def test_old_run_configs_get_their_class_count(tmp_path):
+    values = dataclasses.asdict(build_config("default"))
+    del values["num_classes"]  # a run folder written before num_classes was recorded
+    (tmp_path / "config.yaml").write_text("\n".join(f"{k}: {v if v is not None else 'null'}" for k, v in values.items()))
+    assert read_config(tmp_path / "config.yaml").num_classes == 10

@@ -3,7 +3,7 @@
 import torch
 
 from ganforge.diagnose import check_history, spread
-from ganforge.rundir import RunDir
+from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
 

@@ -8,6 +8,7 @@ here; the samples are drawn with another seed than the table's, so nothing merel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -20,10 +21,13 @@ from ganforge.errors import ConfigError
 from ganforge.evaluate import format_report
 from ganforge.metrics import Evaluator, evaluate_images, get_judge
 from ganforge.metrics.calibration import calibration_sets, reference_rows
-from ganforge.metrics.writer import EvalWriter
+from ganforge.run.records import EVAL_KEYS
 
 N = 2000
 SEED = 1  # the calibration table used 0
+# A working MNIST judge: 99.1% here; other CPUs and torch releases train another judge (98.96% seen
+# with another seed), and a broken one scores far lower.
+JUDGE_WORKS = 0.985
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +47,7 @@ def calibrated():
 # Which metrics each fresh "generator" needs here: the rest would only slow the suite down.
 NEEDED = {
     "real": None,  # all
-    "noise-0.3": ["fid", "prdc"],
+    "noise-0.3": ["fid", "kid", "prdc"],
     "single-class": ["classes"],
     "single-image": ["fid", "kid", "classes", "prdc"],
     "uniform": ["fid", "kid", "prdc"],
@@ -61,7 +65,7 @@ def scores(evaluator, data_root):
 
 
 def test_judge_meets_its_accuracy_target_and_is_cached(judge, data_root):
-    assert judge.kind == "classifier" and judge.accuracy >= 0.99
+    assert judge.kind == "classifier" and judge.accuracy >= JUDGE_WORKS
     messages = []
     again = get_judge("mnist", data_root, echo=messages.append)
     assert again.fingerprint == judge.fingerprint and not messages  # loaded, not trained again
@@ -81,7 +85,7 @@ def test_broken_generators_score_far_worse(scores, calibrated):
     for broken in ("uniform", "single-image"):
         assert scores[broken]["fid"] > 10 * real_fid
         assert scores[broken]["fid"] > calibrated["noise-0.1"]["fid"]
-        assert scores[broken]["kid_mean"] > calibrated["noise-0.3"]["kid_mean"]
+        assert scores[broken]["kid_mean"] > scores["noise-0.3"]["kid_mean"]  # same judge on both sides
         assert scores[broken]["recall"] < scores["real"]["recall"] / 10
     assert scores["single-image"]["classes_covered"] == 1
     assert scores["real"]["fid"] < calibrated["noise-0.1"]["fid"] < scores["noise-0.3"]["fid"]
@@ -115,7 +119,7 @@ def test_output_is_plain_json(scores):
     metrics = scores["real"]
     assert json.loads(json.dumps(metrics)) == metrics
     assert isinstance(metrics["fid"], float) and isinstance(metrics["classes_covered"], int)
-    assert len(metrics["class_hist"]) == 10 and metrics["judge_accuracy"] >= 0.99
+    assert len(metrics["class_hist"]) == 10 and metrics["judge_accuracy"] >= JUDGE_WORKS
 
 
 def test_torchmetrics_on_the_judge_module_gives_the_same_fid(judge, evaluator, scores, data_root):
@@ -131,14 +135,25 @@ def test_torchmetrics_on_the_judge_module_gives_the_same_fid(judge, evaluator, s
 
 
 def test_seeded_repeatable_and_leaves_global_rng_alone(judge, data_root):
-    images = calibration_sets(load_dataset("mnist", "train", data_root), 500, SEED)["blur"]
+    # N must exceed KID's subset size (1000): at N <= 1000 every "random" subset is the whole set, and
+    # only float rounding (which differs between CPU families) could tell two seeds apart.
+    from ganforge.metrics.fid import KID_SUBSET_SIZE
+
+    n = KID_SUBSET_SIZE + 500
+    images = calibration_sets(load_dataset("mnist", "train", data_root), n, SEED)["blur"]
     state = torch.random.get_rng_state()
-    small = Evaluator("mnist", data_root, 500, image_shape=(1, 28, 28), echo=lambda line: None)
-    seeded = ["kid", "classes"]  # the metrics that draw random subsets
+    small = Evaluator("mnist", data_root, n, image_shape=(1, 28, 28), echo=lambda line: None)
+    seeded = ["kid", "classes"]  # the metrics that draw random subsets or splits
     first, second = small(images, seed=3, metrics=seeded), small(images, seed=3, metrics=seeded)
-    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's stream is untouched
     first.pop("seconds"), second.pop("seconds")
-    assert first == second and small(images, seed=4, metrics=seeded)["kid_mean"] != first["kid_mean"]
+    assert first == second  # same seed: every number repeats exactly
+    other = small(images, seed=4, metrics=seeded)
+    # another seed draws other KID subsets and other classifier-score splits: the spread moves by far
+    # more than rounding, while the class histogram, which no seed touches, stays the same
+    assert abs(other["kid_mean"] - first["kid_mean"]) > 1e-4 * abs(first["kid_mean"])  # seen here: 1.2e-3
+    assert other["classifier_score_std"] != first["classifier_score_std"]
+    assert other["class_hist"] == first["class_hist"]
 
 
 def test_report_shows_judge_accuracy_and_references(scores):
@@ -169,33 +184,33 @@ def test_folder_dataset_uses_random_conv_features(metrics_cache, data_root, tmp_
            for key in ("real", "single-image", "uniform")}
     assert fid["real"]["judge_kind"] == "random-conv" and fid["real"]["judge_accuracy"] is None
     assert fid["real"]["class_hist"] is None
-    assert fid["real"]["fid"] < min(fid["single-image"]["fid"], fid["uniform"]["fid"]) / 4
+    # 4.7x to 6.6x apart across random-conv seeds (a stand-in for other CPUs)
+    assert fid["real"]["fid"] < min(fid["single-image"]["fid"], fid["uniform"]["fid"]) / 3
 
 
-def test_eval_writer_adds_metrics_and_keeps_training_reproducible(metrics_cache, tiny_config, tmp_path):
+def test_training_eval_adds_metrics_and_keeps_training_reproducible(metrics_cache, tiny_config, tmp_path):
+    from ganforge.run.checkpoint import read_generator
     from ganforge.training import train
-    from ganforge.training.checkpoint import read_generator
-    from ganforge.training.writers import MetricsLog
 
     cfg = tiny_config(epochs=2, subset=128, tensorboard=False)
-    plain = train(cfg, out=tmp_path / "plain", writers=[MetricsLog()], progress=False, echo=lambda *a: None)
-    judged = train(cfg, out=tmp_path / "judged", writers=[EvalWriter(every=1, n=200), MetricsLog()],
-                   progress=False, echo=lambda *a: None)
+    plain = train(cfg, out=tmp_path / "plain", progress=False, echo=lambda *a: None)
+    judged = train(dataclasses.replace(cfg, eval_every=1, eval_n=200), out=tmp_path / "judged", progress=False,
+                   echo=lambda *a: None)
     a, b = read_generator(plain.run.generator), read_generator(judged.run.generator)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    last = judged.records[-1]
+    last = judged.run.read_metrics()[-1]
     assert last["eval_fid"] > 0 and 1 <= last["eval_classes_covered"] <= 10 and "eval_fid" not in plain.records[-1]
+    assert all(f"eval_{key}" in last for key in EVAL_KEYS)
 
 
-def test_eval_writer_restores_the_generator_mode(metrics_cache, data_root):
+def test_training_eval_restores_the_generator_mode(metrics_cache, data_root):
+    from ganforge.training.evaluation import TrainingEval
+
     G = nn.Sequential(nn.Linear(8, 784), nn.BatchNorm1d(784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28))).train()
-    cfg = SimpleNamespace(dataset="mnist", data_dir=str(data_root), image_shape=(1, 28, 28), latent_dim=8, epochs=3)
-    trainer = SimpleNamespace(G=G, sample_generator=lambda: G, cfg=cfg, device=torch.device("cpu"), echo=lambda line: None)
-    writer, record = EvalWriter(every=2, n=200), {"epoch": 1}
-    writer.on_start(trainer)
-    writer.on_epoch_end(trainer, record)
-    assert "eval_fid" not in record  # epoch 1: not due
+    cfg = SimpleNamespace(dataset="mnist", data_dir=str(data_root), image_shape=(1, 28, 28), latent_dim=8, epochs=3,
+                          eval_every=2, eval_n=200)
+    evaluation = TrainingEval(cfg, torch.device("cpu"), echo=lambda line: None)
+    assert [evaluation.due(epoch) for epoch in (1, 2, 3)] == [False, True, True]  # every 2nd, and the last
     running_mean = G[1].running_mean.clone()
-    record = {"epoch": 2}
-    writer.on_epoch_end(trainer, record)
-    assert G.training and torch.equal(G[1].running_mean, running_mean) and record["eval_recall"] is not None
+    fields = evaluation(G, 2)
+    assert G.training and torch.equal(G[1].running_mean, running_mean) and fields["eval_recall"] is not None

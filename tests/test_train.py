@@ -1,6 +1,5 @@
 """Short real-MNIST runs: artefacts, learning signal, exact resume, divergence and interruption."""
 
-import json
 import math
 
 import pytest
@@ -8,11 +7,12 @@ import torch
 from PIL import Image
 
 from ganforge.errors import CheckpointError, TrainingDiverged
-from ganforge.rundir import RunDir
+from ganforge.run import RunDir
+from ganforge.run.checkpoint import load_checkpoint
+from ganforge.run.records import STAT_NAMES
 from ganforge.training import resume, train
-from ganforge.training.checkpoint import load_checkpoint
+from ganforge.training.callbacks import Hooks
 from ganforge.training.loop import Trainer
-from ganforge.training.step import STAT_NAMES
 
 quiet = dict(progress=False, echo=lambda *a: None)
 
@@ -44,9 +44,9 @@ def test_discriminator_starts_unsure_then_separates(tiny_config, tmp_path):
     images real (accuracy on real near 1) and scores them above the fakes."""
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
-    trainer = Trainer(tiny_config(subset=1024, epochs=1, tensorboard=False), run, **quiet)
-    step, per_step = trainer.step, []
-    trainer.step = lambda real, labels=None: per_step.append(step(real, labels)) or per_step[-1]
+    per_step = []
+    trainer = Trainer(tiny_config(subset=1024, epochs=1, tensorboard=False), run,
+                      callbacks=[Hooks(on_step=lambda event: per_step.append(event.stats))], **quiet)
     trainer.fit()
     names = dict(zip(STAT_NAMES, torch.stack(per_step).T))
     assert abs(names["d_real"][0] - 0.5) < 0.1 and abs(names["d_fake"][0] - 0.5) < 0.1
@@ -92,17 +92,13 @@ def test_other_seed_gives_other_weights(tiny_config, tmp_path):
 def test_nan_stops_cleanly_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
-    trainer = Trainer(tiny_config(epochs=3), run, **quiet)
-    step, calls = trainer.step, []
 
-    def poisoned(real, labels=None):  # from the 6th step (epoch 2) on, a weight of G becomes NaN
-        calls.append(1)
-        if len(calls) == 6:
+    def poison(event):  # after the 5th step (epoch 2 has begun), a weight of G becomes NaN
+        if event.step == 5:
             with torch.no_grad():
                 next(trainer.G.parameters()).fill_(float("nan"))
-        return step(real, labels)
 
-    trainer.step = poisoned
+    trainer = Trainer(tiny_config(epochs=3), run, callbacks=[Hooks(on_step=poison)], **quiet)
     with pytest.raises(TrainingDiverged) as err:
         trainer.fit()
     assert "epoch 2" in str(err.value) and "\n" not in str(err.value)
@@ -116,16 +112,12 @@ def test_nan_stops_cleanly_and_keeps_last_good_checkpoint(tiny_config, tmp_path)
 def test_stop_request_checkpoints_mid_epoch_and_resumes(tiny_config, tmp_path):
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
-    trainer = Trainer(tiny_config(), run, **quiet)
-    step, calls = trainer.step, []
 
-    def stop_after_two(real, labels=None):  # what the Ctrl-C handler does: ask to stop after this step
-        calls.append(1)
-        if len(calls) == 2:
+    def stop_after_two(event):  # what the Ctrl-C handler does: ask to stop after this step
+        if event.step == 2:
             trainer.stop_requested = True
-        return step(real, labels)
 
-    trainer.step = stop_after_two
+    trainer = Trainer(tiny_config(), run, callbacks=[Hooks(on_step=stop_after_two)], **quiet)
     assert trainer.fit() == "interrupted"
     state = load_checkpoint(run.checkpoint)["state"]
     assert (state["epoch"], state["batch"], state["step"]) == (0, 2, 2)
@@ -165,7 +157,7 @@ def test_d_then_g_order_learns_too(tiny_config, tmp_path):
 
 
 def test_ema_generator_is_what_gets_saved_for_generate(tiny_config, tmp_path):
-    from ganforge.training.checkpoint import read_generator
+    from ganforge.run.checkpoint import read_generator
 
     result = train(tiny_config(epochs=1, ema=0.9, tensorboard=False), out=tmp_path / "run", **quiet)
     saved = load_checkpoint(result.run.checkpoint)

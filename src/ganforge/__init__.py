@@ -2,17 +2,33 @@
 
 Public API (the CLI calls exactly these):
     build_config(preset, file, overrides) -> Config
-    train(cfg, out=None) -> TrainResult          resume(run_dir, overrides) -> TrainResult
+    train(cfg, out=None, callbacks=()) -> TrainResult     resume(run_dir, overrides) -> TrainResult
     generate(run_dir, n, out, seed)              load_generator(run_dir) -> (G, cfg)
     load_dataset(name, split, data_dir) -> ImageData
+    load_run(run_dir) -> RunDir
+
+Names are imported when first used, so `import ganforge.generate` (a viewer) never loads the
+trainer, and `import ganforge` stays cheap.
 """
 
-from .config import Config, build_config
-from .data import ImageData, load_dataset
-from .generate import generate, load_generator, sample
-from .rundir import RunDir, open_run as load_run
-from .training import TrainResult, resume, train
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["Config", "build_config", "ImageData", "load_dataset", "generate", "load_generator", "sample",
-           "RunDir", "load_run", "TrainResult", "resume", "train"]
+
+_HOMES = {
+    "Config": "config", "build_config": "config",
+    "ImageData": "data", "load_dataset": "data",
+    "generate": "generate", "load_generator": "generate", "sample": "generate",
+    "RunDir": "run", "load_run": "run",
+    "TrainResult": "training", "resume": "training", "train": "training",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'ganforge' has no attribute {name!r}")
+    module = import_module(f".{_HOMES[name]}", __name__)
+    value = getattr(module, "open_run" if name == "load_run" else name)
+    globals()[name] = value
+    return value

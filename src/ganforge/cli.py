@@ -89,7 +89,7 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
         if preset:
             overrides["preset"] = preset
         if dry_run:
-            from .rundir import open_run
+            from .run import open_run
 
             click.echo(yaml.safe_dump(training.resume_config(open_run(resume), overrides).to_dict(), sort_keys=False))
             return

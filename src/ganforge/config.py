@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,15 @@ import yaml
 from .errors import ConfigError
 
 
+def _net(default):
+    """A field the networks are built from: a checkpoint only fits a config that agrees on all of them."""
+    return field(default=default, metadata={"net": True})
+
+
 @dataclass
 class Config:
+    """Every default is the `default` recipe (presets/default.yaml says why each value was chosen);
+    the tutorial presets list every field they need, so they never move with these."""
     # run
     preset: str = "default"
     seed: int = 0
@@ -31,32 +38,33 @@ class Config:
     data_dir: str | None = None  # None: $GANFORGE_DATA, then the user cache, then download
     subset: int = 0  # >0: train on the first N images only (quick tries, tests)
     # networks (see nets/dcgan.py for what each arch builds)
-    conditional: bool = False  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
-    arch: str = "dcgan28"  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial)
-    channels: int = 1
-    image_size: int = 28
-    latent_dim: int = 100
-    g_width: int = 256  # channels of G's first feature map; later layers halve it
-    d_width: int = 64  # channels of D's first conv; later layers double it
-    d_dropout: float = 0.3
-    leak: float = 0.3  # LeakyReLU slope; 0.3 is the Keras default the tutorial relies on
-    bn_momentum: float = 0.01  # PyTorch convention: Keras momentum 0.99 == PyTorch 0.01
-    bn_eps: float = 1e-3  # Keras default epsilon
+    conditional: bool = _net(True)  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
+    num_classes: int = _net(0)  # classes of a conditional run; 0: taken from the dataset when training starts
+    arch: str = _net("dcgan28")  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial)
+    channels: int = _net(1)
+    image_size: int = _net(28)
+    latent_dim: int = _net(100)
+    g_width: int = _net(64)  # channels of G's first feature map; later layers halve it
+    d_width: int = _net(32)  # channels of D's first conv; later layers double it
+    d_dropout: float = _net(0.0)
+    leak: float = _net(0.2)  # LeakyReLU slope (the Keras default 0.3 in the tutorial presets)
+    bn_momentum: float = _net(0.01)  # PyTorch convention: Keras momentum 0.99 == PyTorch 0.01
+    bn_eps: float = _net(1e-3)  # Keras default epsilon
     init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch defaults) | dcgan (N(0, 0.02))
     # objective and optimisation
     loss: str = "bce"  # bce: binary cross-entropy on D's logit (the tutorial's loss)
-    step: str = "joint"  # joint | d_then_g | d_real_fake_g (see train/step.py)
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
+    step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)
+    lr_g: float = 8e-4
+    lr_d: float = 8e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    batch_size: int = 256
+    batch_size: int = 64
     drop_last: bool = False  # the tutorial keeps the short last batch
-    epochs: int = 12
-    ema: float = 0.0  # >0: also keep an exponential moving average of G (decay, e.g. 0.999) for samples
+    epochs: int = 30
+    ema: float = 0.999  # >0: also keep an exponential moving average of G (decay) for samples; 0: off
     max_steps: int = 0  # >0: stop after this many steps in total (smoke runs, tests)
     # artefacts
-    n_fixed: int = 16  # fixed noise vectors shown as the progress grid (4x4)
+    n_fixed: int = 100  # fixed noise vectors shown as the progress grid (10x10: one class per column)
     eval_every: int = 0  # >0: quality metrics (FID, KID, classes...) every this many epochs, and at the end
     eval_n: int = 2000  # samples per training-time evaluation (`ganforge evaluate` defaults to 10,000)
     tensorboard: bool = True
@@ -70,6 +78,7 @@ class Config:
 
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+NET_FIELDS = tuple(f.name for f in fields(Config) if f.metadata.get("net"))
 ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default channels, image size)
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
@@ -186,7 +195,7 @@ def validate(cfg: Config) -> None:
                 "eval_n"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
-    for key in ("max_steps", "subset", "eval_every"):
+    for key in ("max_steps", "subset", "eval_every", "num_classes"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (no limit) or more")
     for key in ("lr_g", "lr_d"):
@@ -209,10 +218,27 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
 
 
+def net_mismatch(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """The first network field on which two configs differ, said readably; None if they build the same nets."""
+    for key in NET_FIELDS:
+        if saved.get(key) != wanted.get(key):
+            return (f"{key}={saved.get(key)!r} (preset {saved.get('preset')}) vs {wanted.get(key)!r} "
+                    f"(preset {wanted.get('preset')})")
+    return None
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def read_config(path: str | Path) -> Config:
     """Read a resolved config written by save_config (a run folder's config.yaml)."""
-    return config_from_dict(load_yaml_file(path))
+    return config_from_dict(stored_values(load_yaml_file(path)))
+
+
+def stored_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored config values, brought up to date: runs made before num_classes was recorded
+    were conditional on one of the 10-class built-in datasets."""
+    if values.get("conditional") and not values.get("num_classes"):
+        values = {**values, "num_classes": 10}
+    return values

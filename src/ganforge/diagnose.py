@@ -1,14 +1,14 @@
 """Training-health checks: each epoch, read the stats history and say in plain words what looks wrong.
 
-Every finding is one line with a concrete suggestion. Findings go to the console, into the epoch's
-record (`warnings`, so metrics.jsonl keeps them) and to diagnosis.jsonl, which `ganforge info` shows.
+Every finding is one line with a concrete suggestion. The training loop prints new findings, puts
+the codes in the epoch's record (`warnings`, so metrics.jsonl keeps them), and its callbacks store
+the findings in diagnosis.jsonl, which `ganforge info` shows. This module only reads numbers.
 The rules use only what the loop already measures, plus the fixed-noise samples' spread (stored as
 `sample_spread`) and, when evaluation is on, the judge's class coverage.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import torch
@@ -71,36 +71,21 @@ def check_history(history: list[dict], real_spread: float | None = None) -> list
     return found
 
 
-class Diagnose:
-    """A run writer: checks health each epoch; put it before MetricsLog so warnings are stored."""
+class Health:
+    """The rules above applied as a run goes: which warnings hold for the newest record, and which
+    of them start now (a condition that lasts is reported once, when it starts)."""
 
-    def __init__(self):
-        self.real_spread = None
-
-    def on_start(self, trainer):
+    def __init__(self, real_images: torch.Tensor):
         gen = torch.Generator().manual_seed(0)  # own stream: never touches the training RNG
-        pick = torch.randperm(len(trainer.data), generator=gen)[:64]
-        self.real_spread = spread(to_float(trainer.data.images[pick]))
+        pick = torch.randperm(len(real_images), generator=gen)[:64]
+        self.real_spread = spread(to_float(real_images[pick]))
 
-    def on_epoch_end(self, trainer, record):
-        record["sample_spread"] = spread(trainer.sample_fixed())
-        history = trainer.run.read_metrics() + [record]
+    def check(self, history: list[dict]) -> tuple[list[str], list[Finding]]:
+        """(warning codes of the newest record, findings new since the record before)."""
         findings = check_history(history, self.real_spread)
-        # A condition that lasts is reported once when it starts, not every epoch after.
         previous = set(history[-2].get("warnings", [])) if len(history) > 1 else set()
-        record["warnings"] = sorted({f.code for f in findings})
-        for f in findings:
-            if f.code not in previous:
-                trainer.echo(f"warning: {f.message}")
-                self.log(trainer, record["epoch"], f)
+        return sorted({f.code for f in findings}), [f for f in findings if f.code not in previous]
 
-    def on_end(self, trainer, reason):
-        if reason == "diverged":
-            self.log(trainer, trainer.state.epoch + 1, Finding(
-                "diverged", "Losses or weights became NaN/Inf; training stopped and the last good checkpoint "
-                            "was kept. Lower lr_g/lr_d and resume or restart."))
 
-    @staticmethod
-    def log(trainer, epoch: int, finding: Finding) -> None:
-        with open(trainer.run.diagnosis, "a") as f:
-            f.write(json.dumps({"epoch": epoch, "code": finding.code, "message": finding.message}) + "\n")
+DIVERGED = Finding("diverged", "Losses or weights became NaN/Inf; training stopped and the last good checkpoint "
+                               "was kept. Lower lr_g/lr_d and resume or restart.")

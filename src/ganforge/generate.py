@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, read_config
-from .data import to_float, to_uint8
+from .config import Config
+from .data import to_float
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write
 from .nets import build_generator
-from .nets.conditional import balanced_labels
-from .rundir import open_run
-from .training.checkpoint import load_into, read_generator
+from .nets.sampling import sample  # noqa: F401  (part of this viewer's API: evaluate and the package use it)
+from .run import open_run
+from .run.checkpoint import load_into, read_generator
 from .viz import grid_image, save_png
 
 
@@ -24,42 +24,10 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> t
     run = open_run(run_dir)
     if not run.generator.is_file():
         raise CheckpointError(f"{run.root} has no generator.safetensors yet; train at least one epoch first")
-    cfg = read_config(run.config)
+    cfg = run.read_config()
     G = build_generator(cfg)
     load_into(G, read_generator(run.generator), f"{run.generator}")
     return G.to(device).eval(), cfg
-
-
-def sample_labels(G: torch.nn.Module, n: int, label: int | None = None) -> torch.Tensor | None:
-    """The classes n samples are drawn for: None for an unconditional G; else every class in turn
-    (0, 1, ..., K-1, 0, ...), or `label` throughout."""
-    classes = getattr(G, "num_classes", 0)
-    if not classes:
-        if label is not None:
-            raise ConfigError("--label: this run is not conditional (it was trained with conditional=false); drop --label")
-        return None
-    if label is None:
-        return balanced_labels(n, classes)
-    if not 0 <= label < classes:
-        raise ConfigError(f"--label {label}: this run draws classes 0 to {classes - 1}")
-    return torch.full((n,), label, dtype=torch.long)
-
-
-@torch.no_grad()
-def sample(G: torch.nn.Module, latent_dim: int, n: int, seed: int, batch_size: int = 500,
-           device: str | torch.device = "cpu", label: int | None = None) -> torch.Tensor:
-    """n images as uint8 (n, C, H, W), from noise drawn with `seed` (same seed, same images).
-    A conditional G draws every class in turn, or only `label`."""
-    if n < 1:
-        raise ConfigError(f"--n {n}: ask for at least one image")
-    labels = sample_labels(G, n, label)
-    noise = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
-    if labels is None:
-        chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
-    else:
-        chunks = [to_uint8(G(z.to(device), y.to(device)).cpu())
-                  for z, y in zip(noise.split(batch_size), labels.split(batch_size))]
-    return torch.cat(chunks)
 
 
 def write_samples(images: torch.Tensor, out: str | Path) -> str:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from .rundir import open_run
+from .run import open_run
+from .run.records import SPEED_NAMES, STAT_NAMES
 
-SHOWN = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake", "epoch_seconds", "img_per_s")
+SHOWN = STAT_NAMES + SPEED_NAMES
 
 
 def describe_run(run_dir: str | Path) -> str:

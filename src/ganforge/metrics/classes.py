@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.image.inception import InceptionScore
 
+from ..seeding import private_rng
 from .fid import Precomputed
 
 IS_SPLITS = 10  # the Inception Score convention: mean and spread over 10 splits
@@ -49,7 +50,6 @@ def classifier_score(logits: torch.Tensor, seed: int) -> tuple[float, float]:
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")  # N is bounded
         metric = InceptionScore(feature=Precomputed(logits.shape[1]), splits=IS_SPLITS)
     metric.update(logits)
-    with torch.random.fork_rng(devices=[]):  # it shuffles before splitting; keep the caller's stream
-        torch.manual_seed(seed)
+    with private_rng(seed):  # it shuffles before splitting; keep the caller's stream
         mean, std = metric.compute()
     return mean.item(), std.item()

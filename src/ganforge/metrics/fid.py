@@ -15,6 +15,8 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from ..seeding import private_rng
+
 KID_SUBSETS = 50  # torchmetrics has 100; half keeps a 10k evaluation within a CPU minute
 KID_SUBSET_SIZE = 1000  # torchmetrics' default, lowered to N for smaller sets
 
@@ -49,7 +51,6 @@ def kid(fake, ref, seed: int) -> dict:
     metric.update(samples, real=False)
     # KID draws its subsets from the global stream: seed a private copy so the result repeats and a
     # training run that evaluates as it goes stays bit-reproducible.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with private_rng(seed):
         mean, std = metric.compute()
     return {"kid_mean": mean.item(), "kid_std": std.item()}

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..data import FOLDER_PREFIX, ImageData, load_dataset, to_float
 from ..errors import ConfigError, GanforgeError
+from ..seeding import private_rng
 from . import cache
 
 JUDGE_SEED = 0
@@ -160,8 +161,7 @@ def train_judge(dataset: str, data_dir=None, *, seed: int = JUDGE_SEED, device: 
     echo(f"training the judge for {source} once (~{estimate:.0f} s on 2 CPU cores); cached in {path.parent}")
     start = time.perf_counter()
     # The judge's own seeded stream (init, shuffling, dropout); the caller's stream is left as it was.
-    with torch.random.fork_rng(devices=rng_devices(device)):
-        torch.manual_seed(seed)
+    with private_rng(seed, device):
         net = JudgeNet(train.shape[0], train.num_classes).to(device)
         _fit(net, train, epochs, device)
     seconds = time.perf_counter() - start
@@ -181,8 +181,7 @@ def random_conv_judge(dataset: str, image_shape: tuple[int, int, int] | None, se
         raise ConfigError(f"{dataset}: the image shape (channels, size, size) is needed to read a folder")
     channels, size, _ = image_shape
     data = load_dataset(dataset, "train", channels=channels, image_size=size)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with private_rng(seed):
         net = JudgeNet(channels, num_classes=0)
     _set_batchnorm_statistics(net, data.images)
     info = dict(kind="random-conv", dataset=data.name, seed=seed, data_fingerprint=data.fingerprint,
@@ -241,7 +240,7 @@ def _weights_fingerprint(net: nn.Module) -> str:
 
 def _restore(tensors: dict, info: dict, path: Path) -> Judge:
     arch = info["arch"]
-    with torch.random.fork_rng(devices=[]):  # the throwaway initial weights must not draw from the caller's stream
+    with private_rng():  # the throwaway initial weights must not draw from the caller's stream
         net = JudgeNet(arch["channels"], arch["num_classes"], arch["width"])
     try:
         net.load_state_dict(tensors)
@@ -250,8 +249,3 @@ def _restore(tensors: dict, info: dict, path: Path) -> Judge:
                             f"and its .json, and it will be trained again") from None
     return Judge(net.eval(), info)
 
-
-def rng_devices(device) -> list:
-    """The devices whose random streams torch.random.fork_rng must save and restore besides the CPU's."""
-    device = torch.device(device)
-    return [device] if device.type == "cuda" else []

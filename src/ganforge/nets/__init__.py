@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data import CLASS_NAMES
+from ..errors import ConfigError
 from . import dcgan
 from .conditional import ConditionalGenerator, ProjectionDiscriminator
 
@@ -16,8 +16,13 @@ ARCHS = {
 
 
 def num_classes(cfg) -> int:
-    """Classes a conditional run draws from (0: unconditional)."""
-    return len(CLASS_NAMES[cfg.dataset]) if cfg.conditional else 0
+    """Classes a conditional run draws from (0: unconditional); the run's config records it."""
+    if not cfg.conditional:
+        return 0
+    if cfg.num_classes < 1:
+        raise ConfigError("conditional=true but num_classes is not set; train through ganforge.train, which "
+                          "takes it from the dataset, or set num_classes")
+    return cfg.num_classes
 
 
 def build_generator(cfg) -> nn.Module:

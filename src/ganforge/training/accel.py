@@ -2,6 +2,7 @@
 memory format. Every choice is made once, here, before the loop; the step only reads the result.
 
     accel = setup(cfg)                      # Accel(device=cpu, dtype=None, compile=False, ...)
+    configure_process(accel)                # allocator, cuDNN/TF32 and compiler flags, once
     G, D = accel.prepare(G), accel.prepare(D)
     with accel.autocast(): ...
 
@@ -37,7 +38,7 @@ class Accel:
     dtype: torch.dtype | None  # autocast dtype; None: plain fp32
     compile: bool  # torch.compile G and D
     channels_last: bool  # NHWC activations and 4-D weights (cuDNN's fast layout)
-    fused_cpu: bool  # the hand-fused CPU joint step (fused.py)
+    fused_cpu: bool  # the fused CPU joint step may run (kernels/cpu)
 
     def prepare(self, net: nn.Module) -> nn.Module:
         """Move a network where it runs. The module itself (and its state_dict keys) stays as built."""
@@ -48,13 +49,13 @@ class Accel:
 
     def forward_fn(self, net: nn.Module):
         """What the step calls to run `net`: the module, or its compiled twin sharing the same parameters."""
-        if not self.compile:
-            return net
-        # The joint step backpropagates twice through one graph (retain_graph=True, the tutorial's
-        # two tapes); compiled backwards that donate buffers refuse that. They compile lazily at
-        # the first backward, so this has to stay set.
-        torch._functorch.config.donated_buffer = False
-        return torch.compile(net)
+        return torch.compile(net) if self.compile else net
+
+    def describe(self) -> str:
+        """For the run header: e.g. 'fp32, eager, cpu x2 threads' or 'bf16 autocast, compiled, cuda'."""
+        precision = "fp32" if self.dtype is None else f"{str(self.dtype).removeprefix('torch.')} autocast"
+        where = f"cpu x{torch.get_num_threads()} threads" if self.device.type == "cpu" else str(self.device)
+        return f"{precision}, {'compiled' if self.compile else 'eager'}, {where}"
 
     def autocast(self):
         if self.dtype is None:
@@ -72,6 +73,7 @@ class Accel:
 
 
 def setup(cfg) -> Accel:
+    """The choices for a run of `cfg`; nothing process-wide is changed (see configure_process)."""
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
     if cfg.precision == "bf16" or (cfg.precision == "auto" and cuda):
@@ -79,14 +81,23 @@ def setup(cfg) -> Accel:
     else:
         dtype = None
     compile_ = cfg.compile == "on" or (cfg.compile == "auto" and cuda)
-    if cuda:
-        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv algorithms once
-        # TF32 for what runs outside autocast, unless fp32 was asked for explicitly
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype is not None
-    else:
-        tune_cpu_allocator()
     return Accel(device=device, dtype=dtype, compile=compile_, channels_last=cuda,
                  fused_cpu=not cuda and dtype is None and not compile_)
+
+
+def configure_process(accel: Accel) -> None:
+    """The process-wide settings a run needs, made once when training starts (they outlive it)."""
+    if accel.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv algorithms once
+        # TF32 for what runs outside autocast, unless fp32 was asked for explicitly
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = accel.dtype is not None
+    else:
+        tune_cpu_allocator()
+    if accel.compile:
+        # The joint step backpropagates twice through one graph (retain_graph=True, the tutorial's
+        # two tapes); compiled backwards that donate buffers refuse that. They compile lazily at
+        # the first backward, so this has to stay set.
+        torch._functorch.config.donated_buffer = False
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)

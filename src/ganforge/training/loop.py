@@ -1,13 +1,14 @@
-"""The training loop: config -> data -> networks -> steps -> artefacts, resumable at any step.
+"""The training loop: config -> data -> networks -> steps -> epoch records -> callbacks.
 
-Trainer.fit() reads top to bottom: for each epoch, shuffle by index, run TrainStep on each batch,
-then hand one record of epoch stats to the writers and save a checkpoint.
+Trainer.fit() reads top to bottom: for each epoch, shuffle by index and run the step on each
+batch; at the epoch's end, build its record (stats, speed, health, quality), hand it to the
+callbacks (callbacks/: the run folder's writers, and any of the caller's), and save a checkpoint.
+A run is resumable at any step: state.py says what a checkpoint holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import signal
 import sys
@@ -19,24 +20,23 @@ from tqdm import tqdm
 
 from ..config import Config, save_config
 from ..data import ImageData, load_dataset, to_float
+from ..diagnose import Health, spread
 from ..errors import DataError, TrainingDiverged
-from ..losses import get_loss
 from ..nets import build_networks
-from ..rundir import RunDir
+from ..run import RunDir
+from ..run import checkpoint as ckpt
+from ..run.records import STAT_NAMES, format_record
+from ..seeding import derive_seed
 from . import accel as accel_setup
-from . import checkpoint as ckpt
+from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .ema import EMA
-from .step import STAT_NAMES, TrainStep
-from .writers import default_writers
+from .state import TrainState, checkpoint_state, restore_state
+from .step import make_step
 
 
-def derive_seed(seed: int, purpose: str, *more: int) -> int:
-    """Independent, stable seeds for each random stream of a run (init, noise, shuffling...)."""
-    digest = hashlib.sha256(f"{seed}/{purpose}/{'/'.join(map(str, more))}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def load_training_data(cfg: Config) -> ImageData:
+def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
+    """The training split as the config asks for it, and the config with what the data decides
+    (num_classes of a conditional run) filled in."""
     data = load_dataset(cfg.dataset, "train", cfg.data_dir, channels=cfg.channels, image_size=cfg.image_size)
     if cfg.subset:
         data = dataclasses.replace(data, images=data.images[: cfg.subset],
@@ -48,7 +48,14 @@ def load_training_data(cfg: Config) -> ImageData:
                         f"{'dcgan-cifar10' if c == 3 else 'dcgan-mnist'}")
     if len(data) < 2:
         raise DataError(f"{cfg.dataset} holds {len(data)} image(s); training needs at least 2")
-    return data
+    if cfg.conditional:
+        if data.labels is None:
+            raise DataError(f"conditional=true needs class labels, and {cfg.dataset} has none; set conditional=false")
+        if cfg.num_classes not in (0, data.num_classes):
+            raise DataError(f"num_classes={cfg.num_classes} but {cfg.dataset} has {data.num_classes} classes; "
+                            f"leave num_classes at 0 to take the dataset's")
+        cfg = dataclasses.replace(cfg, num_classes=data.num_classes)
+    return data, cfg
 
 
 def batch_bounds(n: int, batch_size: int, drop_last: bool) -> list[tuple[int, int]]:
@@ -79,78 +86,54 @@ def stop_on_ctrl_c(trainer):
         signal.signal(signal.SIGINT, previous)
 
 
-class TrainState:
-    """Where the run is; saved in every checkpoint so a resumed run continues exactly."""
-
-    def __init__(self, epoch=0, batch=0, step=0, stats_sum=None, steps_in_epoch=0, seconds_in_epoch=0.0):
-        self.epoch = epoch  # epochs completed
-        self.batch = batch  # batches done in the unfinished epoch
-        self.step = step  # optimiser steps in total
-        self.stats_sum = stats_sum  # running sum of STAT_NAMES over the unfinished epoch
-        self.steps_in_epoch = steps_in_epoch
-        self.seconds_in_epoch = seconds_in_epoch
-
-    def to_dict(self):
-        return dict(vars(self))
-
-
 class Trainer:
-    def __init__(self, cfg: Config, run: RunDir, writers=None, progress: bool = True, echo=print):
-        self.cfg, self.run, self.progress, self.echo = cfg, run, progress, echo
+    """callbacks: added to the run folder's own writers (callbacks/). Set stop_requested to stop
+    after the current step, with a checkpoint, as Ctrl-C does."""
+
+    def __init__(self, cfg: Config, run: RunDir, callbacks=(), progress: bool = True, echo=print):
+        self.run, self.progress, self.echo = run, progress, echo
         self.accel = accel_setup.setup(cfg)  # device, precision, compile, memory format: accel.py
+        accel_setup.configure_process(self.accel)
         self.device = self.accel.device
-        self.data = load_training_data(cfg)
-        self.images = self.data.images.to(self.device)  # whole set resident; batches are index gathers
+        # ---- data: one uint8 tensor on the device; batches are index gathers
+        self.data, cfg = load_training_data(cfg)
+        self.cfg = cfg
+        self.images = self.data.images.to(self.device)
         self.labels = self.data.labels.to(self.device) if cfg.conditional else None
-        torch.manual_seed(cfg.seed)  # the global stream drives dropout
-        self.G, self.D = (self.accel.prepare(net) for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
-        self.opt_g = self.accel.adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = self.accel.adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-        self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
-        fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
-        self.fixed_noise = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=fixed_gen).to(self.device)
-        self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
-        self.step = TrainStep(self.G, self.D, self.opt_g, self.opt_d, get_loss(cfg.loss), cfg.latent_dim,
-                              cfg.step, self.noise_gen, accel=self.accel)
         self.batches = batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last)
         if not self.batches:
             raise DataError(f"{cfg.dataset} has {len(self.data)} images, fewer than one batch of {cfg.batch_size} "
                             "with drop_last; lower batch_size or set drop_last=false")
         self.epoch_images = sum(end - start for start, end in self.batches)
-        self.writers = default_writers(cfg) if writers is None else writers
-        self.state = TrainState()
+        # ---- networks, step and random streams (each stream seeded on its own: seeding.py)
+        torch.manual_seed(cfg.seed)  # the global stream drives dropout
+        self.G, self.D = (self.accel.prepare(net) for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
+        self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
+        fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
+        self.fixed_noise = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=fixed_gen).to(self.device)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
+        self.step, self.step_path = make_step(cfg, self.G, self.D, self.accel, self.noise_gen)
+        # ---- what the epoch record measures besides the step's stats
+        self.health = Health(self.data.images)
+        self.evaluation = None
+        if cfg.eval_every:
+            from .evaluation import TrainingEval  # loads the metrics stack only when asked for
+
+            self.evaluation = TrainingEval(cfg, self.device, echo)
+        self.callbacks = run_folder_callbacks(cfg) + list(callbacks)
+        self.step_hooks = [c.on_step for c in self.callbacks if overrides(c, "on_step")]
+        self.state, self.history = TrainState(), []
         self.stop_requested = False
         self._fixed_samples = None  # (step, images) of the last sample_fixed()
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        rng = {"cpu": torch.get_rng_state(), "noise": self.noise_gen.get_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"config": self.cfg.to_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "G_ema": self.ema.average.state_dict() if self.ema else None,
-                "fixed_noise": self.fixed_noise.cpu(), "state": self.state.to_dict(), "rng": rng}
-
     def save(self) -> None:
-        ckpt.save_checkpoint(self.run.checkpoint, self.state_dict())
+        ckpt.save_checkpoint(self.run.checkpoint, checkpoint_state(self))
         ckpt.save_generator(self.run.generator, self.sample_generator(), self.cfg.to_dict())
 
     def load(self, saved: dict) -> None:
-        ckpt.load_into(self.G, saved["G"], "the checkpoint's generator")
-        ckpt.load_into(self.D, saved["D"], "the checkpoint's discriminator")
-        if self.ema:
-            ckpt.load_into(self.ema.average, saved["G_ema"], "the checkpoint's averaged generator")
-        self.opt_g.load_state_dict(saved["opt_g"])
-        self.opt_d.load_state_dict(saved["opt_d"])
-        self.fixed_noise = saved["fixed_noise"].to(self.device)
-        self.state = TrainState(**saved["state"])
-        torch.set_rng_state(saved["rng"]["cpu"])
-        if "cuda" in saved["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(saved["rng"]["cuda"], self.device)
-        if saved["rng"]["noise"].device.type == "cpu" and self.noise_gen.device.type == "cpu":
-            self.noise_gen.set_state(saved["rng"]["noise"])
-        self.run.keep_metrics_up_to(self.state.epoch)
+        restore_state(self, saved)
+        self.history = self.run.keep_metrics_up_to(self.state.epoch)
 
     # ---- sampling ----------------------------------------------------------------------------
     def sample_generator(self) -> torch.nn.Module:
@@ -159,7 +142,7 @@ class Trainer:
 
     @torch.no_grad()
     def sample_fixed(self) -> torch.Tensor:
-        """G on the fixed noise; drawn once per step, however many writers ask (grid, diagnosis)."""
+        """G on the fixed noise, drawn once per step however often it is asked for."""
         if self._fixed_samples is not None and self._fixed_samples[0] == self.state.step:
             return self._fixed_samples[1]
         G = self.sample_generator()
@@ -179,8 +162,10 @@ class Trainer:
         'done', 'max_steps' or 'interrupted'; raises TrainingDiverged on NaN/Inf."""
         cfg, state = self.cfg, self.state
         save_config(cfg, self.run.config)
-        for w in self.writers:
-            getattr(w, "on_start", lambda t: None)(self)
+        self.echo(f"step: {self.step_path}")
+        start = RunStart(cfg, self.run, state.epoch, state.step, self.step_path)
+        for c in self.callbacks:
+            c.on_start(start)
         reason = "done"
         with stop_on_ctrl_c(self):
             for epoch in range(state.epoch, cfg.epochs):
@@ -202,17 +187,26 @@ class Trainer:
                    leave=False, disable=not self.progress, unit="step", dynamic_ncols=True)
         started = time.perf_counter()
         for start, end in self.batches[state.batch:]:
+            # ---- one step: a batch by index, G and D updated, stats summed on the device
             real = to_float(self.images[order[start:end]])
             labels = None if self.labels is None else self.labels[order[start:end]]
-            state.stats_sum += self.step(real, labels)
+            step_started = time.perf_counter()
+            stats = self.step(real, labels)
+            step_seconds = time.perf_counter() - step_started
+            state.stats_sum += stats
             if self.ema:
                 self.ema.update(state.step)
             state.batch += 1
             state.step += 1
             state.steps_in_epoch += 1
             bar.update(1)
+            if self.step_hooks:
+                event = StepEnd(epoch + 1, state.batch, state.step, end - start, step_seconds, stats)
+                for hook in self.step_hooks:
+                    hook(event)
+            # ---- a stop inside the epoch: save exactly here
             if self.stop_requested or (cfg.max_steps and state.step >= cfg.max_steps):
-                if state.batch < len(self.batches):  # stopped inside the epoch: save exactly here
+                if state.batch < len(self.batches):
                     state.seconds_in_epoch += time.perf_counter() - started
                     bar.close()
                     self.save()
@@ -226,6 +220,7 @@ class Trainer:
 
     def end_epoch(self, epoch: int) -> None:
         state = self.state
+        # ---- the step's stats, averaged over the epoch; NaN/Inf ends the run here
         means = (state.stats_sum / max(state.steps_in_epoch, 1)).tolist()
         if not all(math.isfinite(v) for v in means) or not self.weights_finite():
             bad = ", ".join(f"{k}={v:.3g}" for k, v in zip(STAT_NAMES, means) if not math.isfinite(v)) or "weights"
@@ -233,12 +228,25 @@ class Trainer:
             kept = f"epoch {state.epoch}" if state.epoch else "none yet"
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1} ({bad} became NaN/Inf); the last good "
                                    f"checkpoint ({kept}) is kept in {self.run.checkpoint}; lower lr_g/lr_d and resume or restart")
+        # ---- the epoch's record: each field named where it is measured
         record = {"epoch": epoch + 1, "step": state.step, **dict(zip(STAT_NAMES, means)),
-                  "epoch_seconds": state.seconds_in_epoch, "img_per_s": self.epoch_images / max(state.seconds_in_epoch, 1e-9)}
+                  "epoch_seconds": state.seconds_in_epoch,
+                  "img_per_s": self.epoch_images / max(state.seconds_in_epoch, 1e-9),
+                  "step_path": self.step_path}
+        samples = self.sample_fixed()
+        record["sample_spread"] = spread(samples)
+        if self.evaluation and self.evaluation.due(epoch + 1):
+            record.update(self.evaluation(self.sample_generator(), epoch + 1))
+        record["warnings"], findings = self.health.check(self.history + [record])
+        for finding in findings:
+            self.echo(f"warning: {finding.message}")
         state.epoch, state.batch, state.stats_sum = epoch + 1, 0, None
         state.steps_in_epoch, state.seconds_in_epoch = 0, 0.0
-        for w in self.writers:
-            getattr(w, "on_epoch_end", lambda t, r: None)(self, record)
+        self.history.append(record)
+        # ---- hand it on, then checkpoint
+        event = EpochEnd(self.cfg, self.run, record, self.history, samples, findings)
+        for c in self.callbacks:
+            c.on_epoch_end(event)
         self.save()
         self.echo(format_record(record, self.cfg.epochs))
 
@@ -246,12 +254,6 @@ class Trainer:
         return all(torch.isfinite(p).all() for net in (self.G, self.D) for p in net.parameters())
 
     def finish(self, reason: str) -> None:
-        for w in self.writers:
-            getattr(w, "on_end", lambda t, r: None)(self, reason)
-
-
-def format_record(record: dict, epochs: int) -> str:
-    return (f"epoch {record['epoch']:>3}/{epochs}  G loss {record['g_loss']:.3f}  D loss {record['d_loss']:.3f}  "
-            f"D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}  "
-            f"D(x) {record['d_real']:.2f}  D(G(z)) {record['d_fake']:.2f}  "
-            f"{record['epoch_seconds']:.1f}s  {record['img_per_s']:.0f} img/s")
+        event = RunEnd(self.cfg, self.run, reason, self.state.epoch)
+        for c in self.callbacks:
+            c.on_end(event)

@@ -11,8 +11,9 @@ drawn for those same labels, so G learns the data's own class mix.
 Every step returns one detached vector of STAT_NAMES, so the loop can sum stats on the device
 without a host sync per step.
 
-How the nets run comes from an Accel (accel.py): compiled and/or under autocast on CUDA; on CPU
-the joint step takes the fused path (fused.py), which computes the same maths as `joint`.
+How the nets run comes from an Accel (accel.py): compiled and/or under autocast on CUDA. A fast
+joint path (kernels/cpu) is passed in by whoever builds the step (make_step below, which says
+so in the run header); given one, `joint` runs as `joint_fast`, the same maths.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import fused
-
-STAT_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
+from ..kernels import cpu as cpu_kernels
+from ..run.records import STAT_NAMES  # noqa: F401  (the order _stats returns)
 
 
 def _stats(g_loss, d_loss, real_logits, fake_logits) -> torch.Tensor:
@@ -54,18 +54,19 @@ class _Run:
 
 class TrainStep:
     def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator,
-                 accel=None):
+                 accel=None, fast_joint=None):
         self.opt_g, self.opt_d, self.loss = opt_g, opt_d, loss
         self.latent_dim, self.noise_gen = latent_dim, noise_gen
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
         self.G, self.D = _Run(G, accel), _Run(D, accel)
         # Scoring real and fake in one D call is the same maths only when D has no batch statistics.
         self.score_together = not _has_batch_stats(D)
-        self.fused_G, self.fused_D = fused.FastGenerator(G), None
-        if order == "joint" and accel is not None and accel.fused_cpu:
-            self.fused_D = fused.JointScorer.build(D)
-        run = {"joint": self.joint, "d_then_g": self.d_then_g, "d_real_fake_g": self.d_real_fake_g}[order]
-        self.run = self.joint_fused if self.fused_D else run
+        if fast_joint is not None and order != "joint":
+            raise ValueError(f"a fast joint path was given for the {order} order")
+        self.fast_joint = fast_joint
+        orders = {"joint": self.joint_fast if fast_joint else self.joint, "d_then_g": self.d_then_g,
+                  "d_real_fake_g": self.d_real_fake_g}
+        self.run = orders[order]
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.run(real, labels)
@@ -100,12 +101,11 @@ class TrainStep:
         self.opt_d.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)
 
-    def joint_fused(self, real, labels=None):
-        """`joint` on the fused CPU path: one backward serves both losses, because each set of
-        D logits carries only its own loss back (D's to D's weights, G's to the fake images)."""
-        fake = self.fused_G(self.noise(len(real), real.device), labels)
-        d_logits, g_logits = self.fused_D(real, fake, labels)
-        real_logits, fake_logits = d_logits.split([len(real), len(fake)])
+    def joint_fast(self, real, labels=None):
+        """`joint` on the fast path: one backward serves both losses, because each set of D logits
+        carries only its own loss back (D's to D's weights, G's to the fake images)."""
+        d_logits, g_logits = self.fast_joint(self.noise(len(real), real.device), real, labels)
+        real_logits, fake_logits = d_logits.split([len(real), len(g_logits)])
         d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
         g_loss = self.loss.g(g_logits)
         self.opt_g.zero_grad(set_to_none=True)
@@ -150,3 +150,18 @@ class TrainStep:
         g_loss.backward(inputs=self.g_params)
         self.opt_g.step()
         return _stats(g_loss, d_loss_real + d_loss_fake, real_logits, fake_logits)
+
+
+def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, str]:
+    """The step a run of `cfg` trains with, its Adam optimisers, and a line saying how it runs.
+    The fused CPU kernels are taken where accel allows them (CPU, fp32, eager) and the order is
+    `joint`; they need a D of plain conv blocks (the tutorial's), else the step runs plainly."""
+    from ..losses import get_loss
+
+    opt_g = accel.adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = accel.adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    fast = cpu_kernels.build_fast_joint(G, D) if accel.fused_cpu and cfg.step == "joint" else None
+    step = TrainStep(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.latent_dim, cfg.step, noise_gen, accel=accel,
+                     fast_joint=fast)
+    kernels = cpu_kernels.NAME if fast else "plain autograd"
+    return step, f"{cfg.step}, {kernels}, {accel.describe()}"

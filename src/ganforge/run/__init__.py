@@ -1,5 +1,8 @@
 """The run folder: the contract between training and everything that looks at its results.
 
+This package imports nothing from training: the trainer writes through it, and the viewers
+(generate, evaluate, info, the web page, export) read through it.
+
 runs/2026-11-22_mnist_dcgan28/
   config.yaml              resolved config, enough to rebuild the networks
   metrics.jsonl            one JSON object per epoch (append-only)
@@ -15,13 +18,13 @@ runs/2026-11-22_mnist_dcgan28/
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, read_config
-from .errors import CheckpointError
+from ..config import Config, read_config
+from ..errors import CheckpointError
+from .jsonl import append_jsonl, read_jsonl, rewrite_jsonl
 
 
 @dataclass(frozen=True)
@@ -45,23 +48,23 @@ class RunDir:
         return sorted(self.samples.glob("epoch_*.png"))
 
     def read_metrics(self) -> list[dict]:
-        if not self.metrics.is_file():
-            return []
-        return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.metrics)
 
     def read_diagnosis(self) -> list[dict]:
-        if not self.diagnosis.is_file():
-            return []
-        return [json.loads(line) for line in self.diagnosis.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.diagnosis)
 
     def append_metrics(self, record: dict) -> None:
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_jsonl(self.metrics, record)
 
-    def keep_metrics_up_to(self, epoch: int) -> None:
-        """On resume, drop records of epochs the checkpoint does not contain (written after it)."""
+    def append_diagnosis(self, finding: dict) -> None:
+        append_jsonl(self.diagnosis, finding)
+
+    def keep_metrics_up_to(self, epoch: int) -> list[dict]:
+        """On resume, drop records of epochs the checkpoint does not contain (written after it);
+        returns the records kept."""
         records = [r for r in self.read_metrics() if r.get("epoch", 0) <= epoch]
-        self.metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+        rewrite_jsonl(self.metrics, records)
+        return records
 
     def read_config(self) -> Config:
         return read_config(self.config)

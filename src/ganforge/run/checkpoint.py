@@ -1,5 +1,5 @@
-"""Checkpoints written atomically, and read back with a check that they belong to the model
-being built."""
+"""Checkpoints and generator files: written atomically, read back with a check that they belong to
+the model being built."""
 
 from __future__ import annotations
 
@@ -10,23 +10,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..config import net_mismatch, stored_values
 from ..errors import CheckpointError
 from ..fileio import atomic_write
-
-# Fields that decide the networks' shapes: a checkpoint only fits a config that agrees on these.
-MODEL_FIELDS = ("arch", "channels", "image_size", "latent_dim", "g_width", "d_width")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def model_mismatch(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """A readable description of the first network-shape field that differs, or None."""
-    for key in MODEL_FIELDS:
-        if saved.get(key) != wanted.get(key):
-            return f"{key}={saved.get(key)!r} (preset {saved.get('preset')}) vs {wanted.get(key)!r} (preset {wanted.get('preset')})"
-    return None
 
 
 def load_checkpoint(path: str | Path, wanted_config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -40,7 +30,7 @@ def load_checkpoint(path: str | Path, wanted_config: dict[str, Any] | None = Non
     if not isinstance(state, dict) or "config" not in state or "G" not in state:
         raise CheckpointError(f"{path} is not a ganforge checkpoint (no config/G inside)")
     if wanted_config is not None:
-        diff = model_mismatch(state["config"], wanted_config)
+        diff = net_mismatch(stored_values(state["config"]), wanted_config)
         if diff:
             raise CheckpointError(f"{path} is from another model: {diff}; use the run's own config or start a new run")
     return state

@@ -1,0 +1,32 @@
+"""The fused CPU path of the joint step (fused.py, spectral.py, fastconv.py).
+
+    fast = build_fast_joint(G, D)          # None when D is not a shape the fused scorer knows
+    d_logits, g_logits = fast(z, real, labels)
+
+Same networks and parameters, same maths as the plain `joint` step through autograd
+(tests/test_speed_paths.py holds it against tests/reference_step.py); only the kernels and the
+order of work differ. d_logits carry D's loss back to D's weights, g_logits G's loss back to the
+fake images, so one backward of (g_loss + d_loss) serves both networks.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .fused import FastGenerator, JointScorer
+
+NAME = "fused CPU kernels"
+
+
+class FastJoint:
+    def __init__(self, generator: FastGenerator, scorer: JointScorer):
+        self.generator, self.scorer = generator, scorer
+
+    def __call__(self, z, real, labels=None):
+        fake = self.generator(z, labels)
+        return self.scorer(real, fake, labels)
+
+
+def build_fast_joint(G: nn.Module, D: nn.Module) -> FastJoint | None:
+    scorer = JointScorer.build(D)
+    return FastJoint(FastGenerator(G), scorer) if scorer else None

@@ -1,0 +1,46 @@
+"""Drawing images from a generator: seeded noise, the classes to draw, uint8 out.
+
+Used by `generate`, `evaluate` and training-time evaluation alike, so a seed means the same
+images wherever it is used.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data import to_uint8
+from ..errors import ConfigError
+from .conditional import balanced_labels
+
+
+def sample_labels(G: nn.Module, n: int, label: int | None = None) -> torch.Tensor | None:
+    """The classes n samples are drawn for: None for an unconditional G; else every class in turn
+    (0, 1, ..., K-1, 0, ...), or `label` throughout."""
+    classes = getattr(G, "num_classes", 0)
+    if not classes:
+        if label is not None:
+            raise ConfigError("--label: this run is not conditional (it was trained with conditional=false); drop --label")
+        return None
+    if label is None:
+        return balanced_labels(n, classes)
+    if not 0 <= label < classes:
+        raise ConfigError(f"--label {label}: this run draws classes 0 to {classes - 1}")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+@torch.no_grad()
+def sample(G: nn.Module, latent_dim: int, n: int, seed: int, batch_size: int = 500,
+           device: str | torch.device = "cpu", label: int | None = None) -> torch.Tensor:
+    """n images as uint8 (n, C, H, W), from noise drawn with `seed` (same seed, same images).
+    A conditional G draws every class in turn, or only `label`."""
+    if n < 1:
+        raise ConfigError(f"--n {n}: ask for at least one image")
+    labels = sample_labels(G, n, label)
+    noise = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    if labels is None:
+        chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
+    else:
+        chunks = [to_uint8(G(z.to(device), y.to(device)).cpu())
+                  for z, y in zip(noise.split(batch_size), labels.split(batch_size))]
+    return torch.cat(chunks)

@@ -1,0 +1,50 @@
+"""Where a run is, and everything a checkpoint holds so a resumed run continues exactly."""
+
+from __future__ import annotations
+
+import torch
+
+
+class TrainState:
+    """Counters of the run; saved in every checkpoint."""
+
+    def __init__(self, epoch=0, batch=0, step=0, stats_sum=None, steps_in_epoch=0, seconds_in_epoch=0.0):
+        self.epoch = epoch  # epochs completed
+        self.batch = batch  # batches done in the unfinished epoch
+        self.step = step  # optimiser steps in total
+        self.stats_sum = stats_sum  # running sum of STAT_NAMES over the unfinished epoch
+        self.steps_in_epoch = steps_in_epoch
+        self.seconds_in_epoch = seconds_in_epoch
+
+    def to_dict(self):
+        return dict(vars(self))
+
+
+def checkpoint_state(trainer) -> dict:
+    """The checkpoint of a Trainer: nets, optimisers, EMA, fixed noise, counters and RNG states."""
+    rng = {"cpu": torch.get_rng_state(), "noise": trainer.noise_gen.get_state()}
+    if trainer.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(trainer.device)
+    return {"config": trainer.cfg.to_dict(), "G": trainer.G.state_dict(), "D": trainer.D.state_dict(),
+            "opt_g": trainer.step.opt_g.state_dict(), "opt_d": trainer.step.opt_d.state_dict(),
+            "G_ema": trainer.ema.average.state_dict() if trainer.ema else None,
+            "fixed_noise": trainer.fixed_noise.cpu(), "state": trainer.state.to_dict(), "rng": rng}
+
+
+def restore_state(trainer, saved: dict) -> None:
+    """Put a Trainer back where `saved` (checkpoint_state's output, read from disk) left it."""
+    from ..run.checkpoint import load_into
+
+    load_into(trainer.G, saved["G"], "the checkpoint's generator")
+    load_into(trainer.D, saved["D"], "the checkpoint's discriminator")
+    if trainer.ema:
+        load_into(trainer.ema.average, saved["G_ema"], "the checkpoint's averaged generator")
+    trainer.step.opt_g.load_state_dict(saved["opt_g"])
+    trainer.step.opt_d.load_state_dict(saved["opt_d"])
+    trainer.fixed_noise = saved["fixed_noise"].to(trainer.device)
+    trainer.state = TrainState(**saved["state"])
+    torch.set_rng_state(saved["rng"]["cpu"])
+    if "cuda" in saved["rng"] and trainer.device.type == "cuda":
+        torch.cuda.set_rng_state(saved["rng"]["cuda"], trainer.device)
+    if saved["rng"]["noise"].device.type == "cpu" and trainer.noise_gen.device.type == "cpu":
+        trainer.noise_gen.set_state(saved["rng"]["noise"])
