@@ -29,13 +29,19 @@ def tiny_config(data_root):
     return make
 
 
-@pytest.fixture(scope="session")
-def metrics_cache(tmp_path_factory, data_root):
-    """A cache for this session only: the judge is built here once, whatever the user has cached."""
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """A cache for this session only (judges, references, prepared folders): tests never read or
+    write the user's cache, and a cold cache is what every session starts from."""
     patch = pytest.MonkeyPatch()
     patch.setenv("GANFORGE_CACHE", str(tmp_path_factory.mktemp("ganforge-cache")))
     yield
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def metrics_cache(session_cache, data_root):
+    """The session's cache, where the judge is built once, whatever the user has cached."""
 
 
 @pytest.fixture(scope="session")

@@ -123,3 +123,14 @@ def test_ctrl_c_saves_checkpoint_and_prints_resume(data_root, tmp_path):
     assert "Traceback" not in err
     assert f"ganforge train --resume {run}" in out
     assert (run / "checkpoints" / "last.pt").is_file() and (run / "progress.gif").is_file()
+
+
+def test_progress_bar_stays_off_a_log_file(data_root, tmp_path):
+    """Piped into a file (CI, nohup), training writes its epoch lines, not a redrawn bar per step."""
+    proc = subprocess.run([sys.executable, "-m", "ganforge", "train", "--preset", "dcgan-mnist", "--data-dir",
+                           str(data_root), "--set", "subset=256", "--batch-size", "32", "--epochs", "2",
+                           "--set", "tensorboard=false", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("\n") <= 1 and "it/s" not in proc.stderr and "step/s" not in proc.stderr
+    assert proc.stdout.count("epoch ") >= 2

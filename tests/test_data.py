@@ -254,13 +254,15 @@ def test_folder_converts_crops_and_resizes(tmp_path):
 def test_folder_errors(tmp_path):
     assert "no such folder" in data_error(f"folder:{tmp_path / 'missing'}")
     (tmp_path / "readme.txt").write_text("no images here")
-    assert "no .png/.jpg/.jpeg files" in data_error(f"folder:{tmp_path}")
+    assert "no image files (.bmp, .jpeg, .jpg, .png, .webp)" in data_error(f"folder:{tmp_path}")
     Image.new("L", (8, 8)).save(tmp_path / "good.png")
     assert "channels must be 1 (grayscale) or 3 (RGB)" in data_error(f"folder:{tmp_path}", channels=2)
     assert "no test split" in data_error(f"folder:{tmp_path}", "test")
+    assert "background='pink'" in data_error(f"folder:{tmp_path}", background="pink")
+    (tmp_path / "good.png").unlink()
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     message = data_error(f"folder:{tmp_path}")
-    assert "broken.png can't be decoded as an image" in message and "fix or remove" in message
+    assert "none of its 1 image files could be used" in message and "broken.png (not a readable image)" in message
 
 
 # --- finding files --------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ class Config:
     dataset: str = "embedded-mnist"  # embedded-mnist | mnist | fashion-mnist | cifar10 | folder:PATH
     data_dir: str | None = None  # None: $GANFORGE_DATA, then the user cache, then download
     subset: int = 0  # >0: train on the first N images only (quick tries, tests)
+    labels: str = ""  # folder datasets: "" (none) | folders (sub-folder names) | csv:FILE:COLUMN
+    background: str = "white"  # folder datasets: what transparent pixels become (white | black | gray | #rrggbb)
     # networks (see nets/dcgan.py for what each arch builds)
     conditional: bool = _net(True)  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
     num_classes: int = _net(0)  # classes of a conditional run; 0: taken from the dataset when training starts
@@ -206,8 +208,9 @@ def validate(cfg: Config) -> None:
         value = getattr(cfg, key)
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}={value} must be in [0, 1)")
-    if cfg.conditional and cfg.dataset.startswith("folder:"):
-        raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set conditional=false")
+    if cfg.conditional and cfg.dataset.startswith("folder:") and not cfg.labels:
+        raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set labels=folders "
+                          "(sub-folder names) or labels=csv:FILE:COLUMN, or conditional=false")
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
     channels, size = ARCH_SHAPES[cfg.arch]

@@ -72,12 +72,18 @@ def load_dataset(
     channels: int | None = None,
     image_size: int | None = None,
     download: bool = True,
+    labels: str = "",
+    background: str = "white",
 ) -> ImageData:
-    """Load one split of a dataset; channels/image_size only shape "folder:PATH" sources."""
+    """Load one split of a dataset; channels, image_size, labels and background only shape
+    "folder:PATH" sources (folder.py)."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
     if name.startswith(FOLDER_PREFIX):
-        return _load_folder(Path(name[len(FOLDER_PREFIX):]), split, channels, image_size)
+        options = folder.FolderOptions(folder.DEFAULT_CHANNELS if channels is None else channels,
+                                       folder.DEFAULT_IMAGE_SIZE if image_size is None else image_size,
+                                       labels or "", background)
+        return _load_folder(Path(name[len(FOLDER_PREFIX):]), split, options)
     if name not in DATASETS:
         raise DataError(_unknown_name_message(name))
     if name == "embedded-mnist":
@@ -123,20 +129,20 @@ def _file_stamp(location: locate.Location) -> tuple:
     return tuple((stat.st_size, stat.st_mtime_ns) for stat in map(os.stat, files))
 
 
-def _load_folder(path: Path, split: str, channels: int | None, image_size: int | None) -> ImageData:
+def _load_folder(path: Path, split: str, options: folder.FolderOptions) -> ImageData:
     path = path.expanduser().resolve()
     name = f"{FOLDER_PREFIX}{path}"
     if split != "train":
         raise DataError(f"{name} has no {split} split (a folder is one set of images); use split 'train'")
-    images = folder.read_folder(path, channels, image_size)
+    images, labels, class_names = folder.read_folder(path, options)
     return ImageData(
         images=torch.from_numpy(images),
-        labels=None,
-        num_classes=0,
+        labels=None if labels is None else torch.from_numpy(labels),
+        num_classes=len(class_names) if class_names else 0,
         name=name,
         split=split,
         source=str(path),
-        class_names=None,
+        class_names=class_names,
     )
 
 

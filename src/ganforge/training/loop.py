@@ -37,7 +37,8 @@ from .step import make_step
 def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
     """The training split as the config asks for it, and the config with what the data decides
     (num_classes of a conditional run) filled in."""
-    data = load_dataset(cfg.dataset, "train", cfg.data_dir, channels=cfg.channels, image_size=cfg.image_size)
+    data = load_dataset(cfg.dataset, "train", cfg.data_dir, channels=cfg.channels, image_size=cfg.image_size,
+                        labels=cfg.labels, background=cfg.background)
     if cfg.subset:
         data = dataclasses.replace(data, images=data.images[: cfg.subset],
                                    labels=None if data.labels is None else data.labels[: cfg.subset])
@@ -183,8 +184,10 @@ class Trainer:
         order = self.epoch_order(epoch)
         if state.stats_sum is None:
             state.stats_sum = torch.zeros(len(STAT_NAMES), device=self.device)
+        # On a terminal a live bar; in a log file (CI, nohup) a bar redraws as new lines, so none.
         bar = tqdm(total=len(self.batches), initial=state.batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   leave=False, disable=not self.progress, unit="step", dynamic_ncols=True)
+                   leave=False, disable=not (self.progress and sys.stderr.isatty()), unit="step",
+                   dynamic_ncols=True)
         started = time.perf_counter()
         for start, end in self.batches[state.batch:]:
             # ---- one step: a batch by index, G and D updated, stats summed on the device
