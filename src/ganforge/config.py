@@ -54,7 +54,12 @@ class Config:
     bn_eps: float = _net(1e-3)  # Keras default epsilon
     init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch defaults) | dcgan (N(0, 0.02))
     # objective and optimisation
-    loss: str = "bce"  # bce: binary cross-entropy on D's logit (the tutorial's loss)
+    loss: str = "bce"  # bce (the tutorial's) | ns | minimax | hinge | lsgan | wgan-gp | rpgan (losses.py)
+    r1: float = 0.0  # >0: R1 penalty gamma on real images (gamma/2 E||dD/dx||^2)
+    r2: float = 0.0  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1)
+    gp: float = 10.0  # WGAN-GP's lambda (used by loss wgan-gp only)
+    penalty_every: int = 1  # apply the penalties every k steps, weighted by k (lazy; StyleGAN2 uses 16)
+    augment: str = ""  # DiffAugment policy for every image D sees, e.g. color,translation,cutout ("" off)
     step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -88,7 +93,7 @@ CHOICES = {
     "compile": ("auto", "on", "off"),
     "arch": tuple(ARCH_SHAPES),
     "init": ("keras", "torch", "dcgan"),
-    "loss": ("bce",),
+    "loss": ("bce", "ns", "minimax", "hinge", "lsgan", "wgan-gp", "rpgan"),
     "step": ("joint", "d_then_g", "d_real_fake_g"),
 }
 
@@ -194,7 +199,7 @@ def validate(cfg: Config) -> None:
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed; choose one of: {', '.join(allowed)}")
     for key in ("latent_dim", "g_width", "d_width", "batch_size", "epochs", "n_fixed", "channels", "image_size",
-                "eval_n"):
+                "eval_n", "penalty_every"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
     for key in ("max_steps", "subset", "eval_every", "num_classes"):
@@ -211,6 +216,18 @@ def validate(cfg: Config) -> None:
     if cfg.conditional and cfg.dataset.startswith("folder:") and not cfg.labels:
         raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set labels=folders "
                           "(sub-folder names) or labels=csv:FILE:COLUMN, or conditional=false")
+    for key in ("r1", "r2", "gp"):
+        if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (off) or a positive weight")
+    if cfg.loss == "rpgan" and cfg.step == "d_real_fake_g":
+        raise ConfigError("loss rpgan pairs each fake with a real image in one D step; use step joint or d_then_g")
+    if cfg.augment:
+        from .augment import POLICIES
+
+        unknown = [p for p in cfg.augment.split(",") if p.strip() not in POLICIES]
+        if unknown:
+            raise ConfigError(f"augment={cfg.augment!r}: unknown policy {unknown[0]!r}; use a comma-separated "
+                              f"list of {', '.join(POLICIES)}")
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
     channels, size = ARCH_SHAPES[cfg.arch]

@@ -1,7 +1,17 @@
-"""GAN objectives on D's logits. Each is a small object with the three terms a step needs.
+"""GAN objectives on D's logits, and the gradient penalties that keep D smooth.
 
-bce: the tutorial's binary cross-entropy. BCE(x, 1) = softplus(-x) and BCE(x, 0) = softplus(x),
-computed from the logit for numerical stability (the tutorial's `from_logits=True`).
+A loss gives D's loss from the logits of a real and a fake batch, and G's loss from the fake
+logits (and, for the relativistic pairing, the real ones). `separable` losses split D's loss
+into a real and a fake term, which the Keras order (d_real_fake_g) steps on one at a time.
+
+bce      the tutorial: binary cross-entropy from the logit (softplus form, numerically stable);
+         G's loss is BCE(D(G(z)), 1), the non-saturating one (Goodfellow et al. 2014)
+ns       another name for bce (the non-saturating logistic loss, as StyleGAN calls it)
+minimax  the original saturating G loss, -BCE(D(G(z)), 0): for teaching why ns is used
+hinge    SNGAN / BigGAN: D max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G -D(G(z))
+lsgan    least squares (Mao et al. 2017): D to 1 on real, 0 on fake; G to 1
+wgan-gp  Wasserstein critic (Gulrajani et al. 2017): D(G(z)) - D(x), with the gradient penalty
+rpgan    relativistic pairing (R3GAN, Huang et al. 2024): softplus(-(D(x) - D(G(z)))); G swapped
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ import torch.nn.functional as F
 
 
 class BCELoss:
-    name = "bce"
+    name, separable = "bce", True
 
     @staticmethod
     def d_real(real_logits: torch.Tensor) -> torch.Tensor:
@@ -21,13 +31,107 @@ class BCELoss:
     def d_fake(fake_logits: torch.Tensor) -> torch.Tensor:
         return F.softplus(fake_logits).mean()  # BCE(D(G(z)), 0)
 
+    def d(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return self.d_real(real_logits) + self.d_fake(fake_logits)
+
     @staticmethod
-    def g(fake_logits: torch.Tensor) -> torch.Tensor:
+    def g(fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return F.softplus(-fake_logits).mean()  # BCE(D(G(z)), 1): the non-saturating G loss
 
 
-LOSSES = {"bce": BCELoss}
+class MinimaxLoss(BCELoss):
+    name = "minimax"
+
+    @staticmethod
+    def g(fake_logits, real_logits=None):
+        return -F.softplus(fake_logits).mean()  # -BCE(D(G(z)), 0) = E[log(1 - D(G(z)))]: flat where G is bad
+
+
+class HingeLoss(BCELoss):
+    name = "hinge"
+
+    @staticmethod
+    def d_real(real_logits):
+        return F.relu(1 - real_logits).mean()
+
+    @staticmethod
+    def d_fake(fake_logits):
+        return F.relu(1 + fake_logits).mean()
+
+    @staticmethod
+    def g(fake_logits, real_logits=None):
+        return -fake_logits.mean()
+
+
+class LSGANLoss(BCELoss):
+    name = "lsgan"
+
+    @staticmethod
+    def d_real(real_logits):
+        return 0.5 * (real_logits - 1).square().mean()
+
+    @staticmethod
+    def d_fake(fake_logits):
+        return 0.5 * fake_logits.square().mean()
+
+    @staticmethod
+    def g(fake_logits, real_logits=None):
+        return 0.5 * (fake_logits - 1).square().mean()
+
+
+class WGANLoss(BCELoss):
+    name = "wgan-gp"
+
+    @staticmethod
+    def d_real(real_logits):
+        return -real_logits.mean()
+
+    @staticmethod
+    def d_fake(fake_logits):
+        return fake_logits.mean()
+
+    @staticmethod
+    def g(fake_logits, real_logits=None):
+        return -fake_logits.mean()
+
+
+class RpGANLoss:
+    """Each fake is judged against the real image of the same index: the pairs must line up."""
+    name, separable = "rpgan", False
+
+    @staticmethod
+    def d(real_logits, fake_logits):
+        return F.softplus(-(real_logits - fake_logits)).mean()
+
+    @staticmethod
+    def g(fake_logits, real_logits):
+        return F.softplus(-(fake_logits - real_logits)).mean()
+
+
+LOSSES = {"bce": BCELoss, "ns": BCELoss, "minimax": MinimaxLoss, "hinge": HingeLoss, "lsgan": LSGANLoss,
+          "wgan-gp": WGANLoss, "rpgan": RpGANLoss}
 
 
 def get_loss(name: str):
     return LOSSES[name]()
+
+
+# ---- gradient penalties -------------------------------------------------------------------------
+def input_gradient_penalty(D, images: torch.Tensor, labels=None) -> torch.Tensor:
+    """E ||dD(x)/dx||^2 over the batch: R1 on real images, R2 on fakes (Mescheder et al. 2018;
+    R3GAN uses both). The caller weighs it by gamma / 2."""
+    images = images.detach().requires_grad_(True)
+    logits = D(images) if labels is None else D(images, labels)
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+def wgan_gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, labels=None,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """E (||dD(x_hat)/dx_hat|| - 1)^2 at random points between real and fake images (Gulrajani et
+    al. 2017); the caller weighs it by lambda (10 in the paper)."""
+    eps = torch.rand(len(real), 1, 1, 1, device=real.device, generator=generator, dtype=real.dtype)
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    logits = D(mixed) if labels is None else D(mixed, labels)
+    (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).square().mean()

@@ -43,6 +43,7 @@ def restore_state(trainer, saved: dict) -> None:
     trainer.step.opt_d.load_state_dict(saved["opt_d"])
     trainer.fixed_noise = saved["fixed_noise"].to(trainer.device)
     trainer.state = TrainState(**saved["state"])
+    trainer.step.count = trainer.state.step  # lazy penalties fall due on the same steps as before
     torch.set_rng_state(saved["rng"]["cpu"])
     if "cuda" in saved["rng"] and trainer.device.type == "cuda":
         torch.cuda.set_rng_state(saved["rng"]["cuda"], trainer.device)

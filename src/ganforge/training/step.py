@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..kernels import cpu as cpu_kernels
+from ..losses import input_gradient_penalty, wgan_gradient_penalty
 from ..run.records import STAT_NAMES  # noqa: F401  (the order _stats returns)
 
 
@@ -52,11 +53,39 @@ class _Run:
             return self.fn(*args).float()
 
 
+class Penalties:
+    """D's gradient penalties, applied every `every` steps and weighted by `every` (lazy
+    regularisation, StyleGAN2): r1 and r2 are gamma (the penalty is gamma/2 E||grad||^2, on real
+    and on fake images); gp is WGAN-GP's lambda."""
+
+    def __init__(self, r1: float = 0.0, r2: float = 0.0, gp: float = 0.0, every: int = 1):
+        self.r1, self.r2, self.gp, self.every = r1, r2, gp, every
+
+    def __bool__(self) -> bool:
+        return bool(self.r1 or self.r2 or self.gp)
+
+    def __call__(self, d, real, fake, labels, step_index: int, generator=None):
+        """The penalty to add to D's loss at this step (d: D on already-augmented images), or None."""
+        if not self or step_index % self.every:
+            return None
+        total = 0.0
+        if self.r1:
+            total = total + self.r1 / 2 * input_gradient_penalty(d, real, labels)
+        if self.r2:
+            total = total + self.r2 / 2 * input_gradient_penalty(d, fake, labels)
+        if self.gp:
+            total = total + self.gp * wgan_gradient_penalty(d, real, fake, labels, generator)
+        return total * self.every
+
+
 class TrainStep:
     def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator,
-                 accel=None, fast_joint=None):
+                 accel=None, fast_joint=None, augment=None, penalties: Penalties | None = None):
         self.opt_g, self.opt_d, self.loss = opt_g, opt_d, loss
         self.latent_dim, self.noise_gen = latent_dim, noise_gen
+        self.augment = augment  # DiffAugment: applied to every image D sees, real or fake
+        self.penalties = penalties or Penalties()
+        self.count = 0  # steps taken (the Trainer restores it on resume): when lazy penalties are due
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
         self.G, self.D = _Run(G, accel), _Run(D, accel)
         # Scoring real and fake in one D call is the same maths only when D has no batch statistics.
@@ -69,7 +98,9 @@ class TrainStep:
         self.run = orders[order]
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.run(real, labels)
+        stats = self.run(real, labels)
+        self.count += 1
+        return stats
 
     def noise(self, n: int, device) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=device, generator=self.noise_gen)
@@ -78,8 +109,20 @@ class TrainStep:
         z = self.noise(n, device)
         return self.G(z) if labels is None else self.G(z, labels)
 
-    def d(self, x, labels):
+    def d(self, x, labels, augment: bool = True):
+        if augment and self.augment is not None:
+            x = self.augment(x)
         return (self.D(x) if labels is None else self.D(x, labels)).view(-1)
+
+    def with_penalty(self, d_loss, real, fake, labels):
+        """D's loss plus its gradient penalty when one is due; on augmented images, as D sees them."""
+        if not self.penalties:
+            return d_loss
+        if self.augment is not None:
+            real, fake = self.augment(real), self.augment(fake)
+        found = self.penalties(lambda x, y=None: self.d(x, y, augment=False), real, fake, labels, self.count,
+                               self.noise_gen)
+        return d_loss if found is None else d_loss + found
 
     def score(self, real, fake, labels):
         if self.score_together:
@@ -90,13 +133,13 @@ class TrainStep:
     def joint(self, real, labels=None):
         fake = self.fake(labels, len(real), real.device)
         real_logits, fake_logits = self.score(real, fake, labels)
-        d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
-        g_loss = self.loss.g(fake_logits)
+        d_loss = self.loss.d(real_logits, fake_logits)
+        g_loss = self.loss.g(fake_logits, real_logits)
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         # `inputs=` keeps each loss's gradient to its own network, as the tutorial's two tapes do.
         g_loss.backward(inputs=self.g_params, retain_graph=True)
-        d_loss.backward(inputs=self.d_params)
+        self.with_penalty(d_loss, real, fake, labels).backward(inputs=self.d_params)
         self.opt_g.step()
         self.opt_d.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)
@@ -106,8 +149,8 @@ class TrainStep:
         carries only its own loss back (D's to D's weights, G's to the fake images)."""
         d_logits, g_logits = self.fast_joint(self.noise(len(real), real.device), real, labels)
         real_logits, fake_logits = d_logits.split([len(real), len(g_logits)])
-        d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
-        g_loss = self.loss.g(g_logits)
+        d_loss = self.loss.d(real_logits, fake_logits)
+        g_loss = self.loss.g(g_logits)  # a separable loss: G's needs only the fake logits
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         (g_loss + d_loss).backward()
@@ -119,12 +162,13 @@ class TrainStep:
         fake = self.fake(labels, len(real), real.device)
         # D on real and detached fake
         real_logits, fake_logits = self.score(real, fake.detach(), labels)
-        d_loss = self.loss.d_real(real_logits) + self.loss.d_fake(fake_logits)
+        d_loss = self.loss.d(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        self.with_penalty(d_loss, real, fake, labels).backward()
         self.opt_d.step()
-        # G through the updated D
-        g_loss = self.loss.g(self.d(fake, labels))
+        # G through the updated D (a relativistic loss pairs the fakes with the reals, scored anew)
+        paired = None if self.loss.separable else self.d(real, labels).detach()
+        g_loss = self.loss.g(self.d(fake, labels), paired)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=self.g_params)
         self.opt_g.step()
@@ -142,7 +186,7 @@ class TrainStep:
         fake_logits = self.d(fake, labels)
         d_loss_fake = self.loss.d_fake(fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss_fake.backward()
+        self.with_penalty(d_loss_fake, real, fake, labels).backward()
         self.opt_d.step()
         # G on fresh noise through D (D's weights untouched by this step)
         g_loss = self.loss.g(self.d(self.fake(labels, len(real), real.device), labels))
@@ -160,8 +204,20 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, 
 
     opt_g = accel.adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = accel.adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    fast = cpu_kernels.build_fast_joint(G, D) if accel.fused_cpu and cfg.step == "joint" else None
-    step = TrainStep(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.latent_dim, cfg.step, noise_gen, accel=accel,
-                     fast_joint=fast)
+    loss = get_loss(cfg.loss)
+    penalties = Penalties(cfg.r1, cfg.r2, cfg.gp if cfg.loss == "wgan-gp" else 0.0, cfg.penalty_every)
+    augment = None
+    if cfg.augment:
+        from ..augment import DiffAugment
+
+        augment = DiffAugment(cfg.augment, noise_gen)
+    # The fused scorer returns logits only: no double backward (penalties), no augmentation in
+    # between, and G's loss from the fake logits alone (a separable loss).
+    plain_only = penalties or augment is not None or not loss.separable
+    fast = None
+    if accel.fused_cpu and cfg.step == "joint" and not plain_only:
+        fast = cpu_kernels.build_fast_joint(G, D)
+    step = TrainStep(G, D, opt_g, opt_d, loss, cfg.latent_dim, cfg.step, noise_gen, accel=accel,
+                     fast_joint=fast, augment=augment, penalties=penalties)
     kernels = cpu_kernels.NAME if fast else "plain autograd"
     return step, f"{cfg.step}, {kernels}, {accel.describe()}"
