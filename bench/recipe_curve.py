@@ -39,6 +39,9 @@ def main():
     parser.add_argument("--n", type=int, default=2000, help="samples per evaluation")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", metavar="FILE", help="also write the curve here")
+    parser.add_argument("--judge-labels", default=None, metavar="SPEC",
+                        help="a folder's labels for its judge (e.g. csv:labels.csv:category), whatever the run uses, "
+                             "so runs with and without labels are scored by the same judge")
     args = parser.parse_args()
 
     overrides = dict(parse_assignment(s) for s in args.sets)
@@ -47,7 +50,9 @@ def main():
     cfg = build_config(args.preset, overrides=overrides)
     run = RunDir(Path(tempfile.mkdtemp()) / "run")
     run.root.mkdir()
-    evaluator = Evaluator(cfg.dataset, cfg.data_dir, args.n, image_shape=cfg.image_shape)  # embedded-mnist: MNIST's
+    evaluator = Evaluator(cfg.dataset, cfg.data_dir, args.n, image_shape=cfg.image_shape,  # embedded-mnist: MNIST's
+                          labels=cfg.labels if args.judge_labels is None else args.judge_labels,
+                          background=cfg.background)
     curve, clock = [], {"train": 0.0, "next": args.every}
 
     def evaluate():
@@ -57,10 +62,14 @@ def main():
         fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
         G.train(was_training)
         m = evaluator(fake, seed=0, metrics=["fid", "classes"])
+        if trainer.cfg.conditional:  # is each sample the class it was drawn for? (sample() draws classes in turn)
+            drawn = torch.arange(args.n) % trainer.cfg.num_classes  # resolved from the data
+            m["label_accuracy"] = (evaluator.judge.embed(fake).logits.argmax(1) == drawn).double().mean().item()
         point = {"train_seconds": round(clock["train"], 1), "images": clock.get("images", 0),
                  "step": trainer.state.step,
                  "epoch": round(trainer.state.step * cfg.batch_size / len(trainer.data), 2),
-                 "fid": round(m["fid"], 3), "classes_covered": m["classes_covered"]}
+                 "fid": round(m["fid"], 3), "classes_covered": m["classes_covered"],
+                 **({"label_accuracy": round(m["label_accuracy"], 3)} if "label_accuracy" in m else {})}
         curve.append(point)
         print(f"{point['train_seconds']:>7.1f}s  step {point['step']:>6}  epoch {point['epoch']:>6}  "
               f"FID {point['fid']:>8.3f}  classes {point['classes_covered']}", flush=True)
@@ -77,7 +86,12 @@ def main():
 
     trainer = Trainer(cfg, run, callbacks=[Hooks(on_step=on_step)], progress=False, echo=lambda *a: None)
     trainer.fit()
-    result = {"preset": args.preset, "overrides": args.sets, "threads": torch.get_num_threads(), "curve": curve}
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    result = {"preset": args.preset, "overrides": args.sets, "threads": torch.get_num_threads(), "cpu": cpu,
+              "step_path": trainer.step_path, "run": str(run.root), "curve": curve}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(json.dumps(result))

@@ -13,6 +13,7 @@ the Markdown table (kept in bench/metrics_reference.md and quoted in the README)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -44,20 +45,49 @@ def calibrate(dataset: str, data_dir=None) -> dict:
     return {"judge": dict(evaluator.judge.info), "rows": rows}
 
 
+def calibrate_folder(folder: str, image_size: int, labels: str, n: int) -> dict:
+    """The same rows for a folder of your own, under its labelled judge (labels) and its unlabelled one.
+    A folder has no test split and is its own reference, so the "real" row is drawn from the images
+    outside the N of the reference: a real-vs-real split, the floor."""
+    import dataclasses
+
+    from ganforge.metrics.reference import _fixed_order
+
+    dataset = f"folder:{Path(folder).resolve()}"
+    data = load_dataset(dataset, channels=3, image_size=image_size, labels=labels)
+    rest = _fixed_order(len(data))[n:]
+    outside = dataclasses.replace(data, images=data.images[rest], labels=data.labels[rest])
+    sets = calibration_sets(outside, n, SEED)
+    result = {}
+    for kind, spec in (("labelled", labels), ("unlabelled", "")):
+        evaluator = Evaluator(dataset, None, n, image_shape=data.shape, labels=spec, echo=_stderr)
+        rows = []
+        for key, images in sets.items():
+            metrics = evaluator(images, seed=SEED)
+            rows.append({"row": key, "n": n} | {column: metrics[column] for column in COLUMNS})
+            _stderr(f"{dataset} {kind} N={n} {key}: FID {metrics['fid']:.3f}")
+        result[kind] = {"judge": dict(evaluator.judge.info), "rows": rows}
+    return result
+
+
 def markdown(table: dict) -> str:
     lines = []
     for dataset, entry in table.items():
         judge = entry["judge"]
         lines += [f"### {dataset}", "",
-                  f"Judge {judge['fingerprint']}: test accuracy {judge['accuracy']:.2%}, trained in "
-                  f"{judge['train_seconds']:.0f} s ({judge['epochs']} epochs, seed {judge['seed']}).", "",
+                  (f"Judge {judge['fingerprint']}: test accuracy {judge['accuracy']:.2%}"
+                   f"{' (' + judge['accuracy_on'] + ')' if judge.get('accuracy_on') else ''}, trained in "
+                   f"{judge['train_seconds']:.0f} s ({judge['epochs']} epochs, seed {judge['seed']})."
+                   if judge.get("accuracy") is not None else
+                   f"Judge {judge['fingerprint']}: random convolutions (no labels), seed {judge['seed']}."), "",
                   "| generator | N | FID | KID | classifier score | classes | class KL | precision | recall "
                   "| memorisation |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for row in entry["rows"]:
             lines.append(f"| {ROWS[row['row']]} | {row['n']} | {row['fid']:.3f} | {row['kid_mean']:.4g} "
-                         f"| {row['classifier_score']:.2f} | {row['classes_covered']} | {row['class_kl']:.4f} "
-                         f"| {row['precision']:.3f} | {row['recall']:.3f} | {row['memorisation_ratio']:.3f} |")
+                         f"| {_num(row['classifier_score'], '.2f')} | {_num(row['classes_covered'], '')} "
+                         f"| {_num(row['class_kl'], '.4f')} | {row['precision']:.3f} | {row['recall']:.3f} "
+                         f"| {row['memorisation_ratio']:.3f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -67,8 +97,23 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"], metavar="NAME")
     parser.add_argument("--data-dir", metavar="DIR", help="else $GANFORGE_DATA, then the cache")
     parser.add_argument("--out-md", metavar="FILE", default="bench/metrics_reference.md")
+    parser.add_argument("--folder", metavar="PATH", help="calibrate a folder of your own instead (table to --out-md "
+                        "and bench/results/, not into the package's reference.json)")
+    parser.add_argument("--labels", default="folders", help="with --folder: its labels (folders or csv:FILE:COLUMN)")
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.folder:
+        name = f"{Path(args.folder).resolve().name}-{args.image_size}px"
+        table = {f"{name} ({kind} judge)": entry for kind, entry in
+                 calibrate_folder(args.folder, args.image_size, args.labels, args.n).items()}
+        Path("bench/results").mkdir(parents=True, exist_ok=True)
+        Path(f"bench/results/calibration_{name}.json").write_text(json.dumps(table, indent=1) + "\n")
+        Path(args.out_md).write_text(f"# Metric calibration for a folder (scripts/calibrate_metrics.py --folder)\n\n"
+                                     f"{INTRO}\n{markdown(table)}")
+        print(markdown(table))
+        return
     table = load_table() | {dataset: calibrate(dataset, args.data_dir) for dataset in args.datasets}
     save_table(table)
     text = markdown(table)
@@ -76,6 +121,10 @@ def main() -> None:
     Path(args.out_md).write_text(f"# Metric calibration (scripts/calibrate_metrics.py)\n\n{INTRO}\n{text}")
     print(text)
     _stderr(f"done in {time.perf_counter() - start:.0f} s; wrote src/ganforge/metrics/reference.json and {args.out_md}")
+
+
+def _num(value, style: str) -> str:
+    return "-" if value is None else format(value, style)
 
 
 def _stderr(line: str) -> None:

@@ -2,6 +2,8 @@ import pytest
 
 import dataclasses
 
+import yaml
+
 from ganforge.config import Config, build_config, net_mismatch, parse_assignment, preset_names, read_config, save_config
 from ganforge.errors import ConfigError
 
@@ -70,5 +72,5 @@ def test_net_mismatch_names_the_first_network_field_that_differs():
 def test_old_run_configs_get_their_class_count(tmp_path):
     values = dataclasses.asdict(build_config("default"))
     del values["num_classes"]  # a run folder written before num_classes was recorded
-    (tmp_path / "config.yaml").write_text("\n".join(f"{k}: {v if v is not None else 'null'}" for k, v in values.items()))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(values))
     assert read_config(tmp_path / "config.yaml").num_classes == 10

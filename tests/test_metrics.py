@@ -208,9 +208,22 @@ def test_training_eval_restores_the_generator_mode(metrics_cache, data_root):
 
     G = nn.Sequential(nn.Linear(8, 784), nn.BatchNorm1d(784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28))).train()
     cfg = SimpleNamespace(dataset="mnist", data_dir=str(data_root), image_shape=(1, 28, 28), latent_dim=8, epochs=3,
-                          eval_every=2, eval_n=200)
+                          eval_every=2, eval_n=200, labels="", background="white")
     evaluation = TrainingEval(cfg, torch.device("cpu"), echo=lambda line: None)
     assert [evaluation.due(epoch) for epoch in (1, 2, 3)] == [False, True, True]  # every 2nd, and the last
     running_mean = G[1].running_mean.clone()
     fields = evaluation(G, 2)
     assert G.training and torch.equal(G[1].running_mean, running_mean) and fields["eval_recall"] is not None
+
+
+def test_shuffled_patches_keep_every_patch_and_lose_the_layout():
+    from ganforge.metrics.calibration import shuffled_patches
+
+    images = torch.arange(3 * 2 * 8 * 8, dtype=torch.int32).reshape(3, 2, 8, 8).to(torch.uint8)
+    out = shuffled_patches(images, 4, torch.Generator().manual_seed(0))
+    patches = lambda x: sorted(x[:, i:i + 2, j:j + 2].flatten().tolist().__repr__() for i in (0, 2, 4, 6) for j in (0, 2, 4, 6))
+    for a, b in zip(images, out):
+        assert patches(a) == patches(b)  # the same 16 patches, each whole, in all channels together
+    assert not torch.equal(images, out)
+    with pytest.raises(ValueError, match="grid"):
+        shuffled_patches(images[:, :, :7], 4, torch.Generator())

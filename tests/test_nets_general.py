@@ -13,10 +13,10 @@ from ganforge.nets.dcgan_general import DCGANDiscriminator, DCGANGenerator
 from ganforge.nets.flops import count_flops
 from ganforge.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
-LATENT, K, N = 16, 5, 3
+LATENT, K, N = 16, 5, 2
 FAMILIES = {  # family -> (G class, D class, small G width, small D width)
     "dcgan": (DCGANGenerator, DCGANDiscriminator, 16, 8),  # 16: G halves it 4 times at 128 px
-    "resnet": (ResNetGenerator, ResNetDiscriminator, 16, 8),
+    "resnet": (ResNetGenerator, ResNetDiscriminator, 8, 8),
 }
 CASES = list(itertools.product(FAMILIES, (32, 64, 128), (1, 3), (0, K)))
 CASE_IDS = [f"{f}-{s}px-{c}ch-{'cond' if k else 'uncond'}" for f, s, c, k in CASES]
@@ -69,7 +69,7 @@ CONDITIONAL = [c for c in CASES if c[3]]
 def test_labels_change_what_g_draws_and_how_d_scores(family, size, channels, classes):
     G, D = make_pair(family, size, channels, classes)
     z, _ = batch(classes)
-    a, b = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 0])
+    a, b = torch.tensor([0, 1]), torch.tensor([3, 0])
 
     # D: the projection term makes the logit depend on the label from the start. In eval mode, so
     # that spectral norm does no power iteration between the calls and the weights stay the same
@@ -81,12 +81,13 @@ def test_labels_change_what_g_draws_and_how_d_scores(family, size, channels, cla
 
     # G: conditional BatchNorm starts at gamma 1, beta 0, i.e. plain BatchNorm: labels do nothing yet
     assert torch.equal(G(z, a), G(z, b))
-    # one Adam step of G's loss against the conditional D moves the class rows apart
-    opt = torch.optim.Adam(G.parameters(), lr=1e-2)
+    # one Adam step of G's loss against the conditional D moves the class rows apart. Adam's first
+    # step is lr * sign(grad); taken by hand, since torch.optim's first step costs a second of imports
     logits = D(G(z, a), a)
     F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)).backward()
-    opt.step()
     with torch.no_grad():
+        for p in G.parameters():
+            p -= 1e-2 * p.grad.sign()
         assert (G(z, a) - G(z, b)).abs().mean() > 1e-3
 
 

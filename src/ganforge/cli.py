@@ -60,7 +60,7 @@ def _overrides(options: dict, sets: tuple[str, ...]) -> dict:
 @click.option("--out", metavar="DIR", help="Run folder.  [default: runs/DATE_DATASET_ARCH]")
 @click.option("--resume", metavar="RUN_DIR", help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config, parameter counts and FLOPs, and exit.")
 @click.option("--list-presets", is_flag=True, help="List the presets and exit.")
 def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, device, max_steps, sets, out,
           resume, progress, dry_run, list_presets):
@@ -97,7 +97,13 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
     else:
         cfg = config_mod.build_config(preset, config_file, overrides)
         if dry_run:
-            click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            from .nets import summary
+
+            if cfg.conditional and not cfg.num_classes:  # the class count comes from the data
+                from .training.loop import load_training_data
+
+                cfg = load_training_data(cfg)[1]
+            click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False) + summary(cfg))
             return
         result = training.train(cfg, out=out, progress=progress, echo=click.echo)
     if result.reason in ("interrupted", "max_steps"):

@@ -42,13 +42,15 @@ class Config:
     # networks (see nets/dcgan.py for what each arch builds)
     conditional: bool = _net(True)  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
     num_classes: int = _net(0)  # classes of a conditional run; 0: taken from the dataset when training starts
-    arch: str = _net("dcgan28")  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial)
+    arch: str = _net("dcgan28")  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial) |
+    #                               dcgan | resnet (32, 64 or 128 px, 1 or 3 channels: nets/dcgan_general.py, resnet.py)
     channels: int = _net(1)
     image_size: int = _net(28)
     latent_dim: int = _net(100)
     g_width: int = _net(64)  # channels of G's first feature map; later layers halve it
     d_width: int = _net(32)  # channels of D's first conv; later layers double it
     d_dropout: float = _net(0.0)
+    spectral_norm: bool = _net(False)  # spectral normalisation of D's layers (archs dcgan and resnet)
     leak: float = _net(0.2)  # LeakyReLU slope (the Keras default 0.3 in the tutorial presets)
     bn_momentum: float = _net(0.01)  # PyTorch convention: Keras momentum 0.99 == PyTorch 0.01
     bn_eps: float = _net(1e-3)  # Keras default epsilon
@@ -87,11 +89,12 @@ class Config:
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
 NET_FIELDS = tuple(f.name for f in fields(Config) if f.metadata.get("net"))
 ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default channels, image size)
+GENERAL_ARCHS = {"dcgan": (32, 64, 128), "resnet": (32, 64, 128)}  # arch -> image sizes it makes
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
-    "arch": tuple(ARCH_SHAPES),
+    "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
     "init": ("keras", "torch", "dcgan"),
     "loss": ("bce", "ns", "minimax", "hinge", "lsgan", "wgan-gp", "rpgan"),
     "step": ("joint", "d_then_g", "d_real_fake_g"),
@@ -230,7 +233,10 @@ def validate(cfg: Config) -> None:
                               f"list of {', '.join(POLICIES)}")
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
-    channels, size = ARCH_SHAPES[cfg.arch]
+    channels, size = ARCH_SHAPES.get(cfg.arch, (cfg.channels, cfg.image_size))
+    if cfg.arch in GENERAL_ARCHS and cfg.image_size not in GENERAL_ARCHS[cfg.arch]:
+        raise ConfigError(f"arch {cfg.arch} makes {', '.join(map(str, GENERAL_ARCHS[cfg.arch]))} px images, not "
+                          f"image_size={cfg.image_size}")
     if cfg.image_size != size:
         raise ConfigError(f"arch {cfg.arch} makes {size}x{size} images, but image_size={cfg.image_size}; "
                           f"set image_size={size} or pick another arch ({', '.join(ARCH_SHAPES)})")

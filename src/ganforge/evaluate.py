@@ -33,8 +33,9 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     G, cfg = load_generator(run_dir, device)
     images = sample(G, cfg.latent_dim, n, seed, device=device)
     conditional = {"drawn_for": "each class in turn"} if cfg.conditional else {}
-    metrics = {"run": str(run_dir), **conditional} | evaluate_images(images, cfg.dataset, cfg.data_dir, n, seed, device=device,
-                                                      inception_weights=inception_weights, echo=echo)
+    metrics = {"run": str(run_dir), **conditional} | evaluate_images(
+        images, cfg.dataset, cfg.data_dir, n, seed, device=device, inception_weights=inception_weights,
+        labels=cfg.labels, background=cfg.background, echo=echo)
     if json_out:
         atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
     return metrics

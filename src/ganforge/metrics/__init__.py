@@ -43,14 +43,16 @@ class Evaluator:
     """The judge and the real reference of one dataset at one N, loaded (or built) once."""
 
     def __init__(self, dataset: str, data_dir=None, n: int = 10000, *, image_shape=None, device="cpu",
-                 inception_weights=None, echo=print):
+                 inception_weights=None, labels: str = "", background: str = "white", echo=print):
+        """labels, background: how a folder dataset was read for training (its judge reads it the same way)."""
         if n < MIN_N:
             raise ConfigError(f"--n {n}: evaluate at least {MIN_N} images (10000 for numbers to compare)")
         self.dataset, self.data_dir, self.n, self.device = dataset, data_dir, n, device
-        self.image_shape = image_shape
+        self.image_shape, self.folder = image_shape, dict(labels=labels, background=background)
         self.inception_weights = inception.inception_weights(inception_weights)
-        self.judge = get_judge(dataset, data_dir, image_shape=image_shape, device=device, echo=echo)
+        self.judge = get_judge(dataset, data_dir, image_shape=image_shape, device=device, echo=echo, **self.folder)
         self.reference = load_reference(self.judge, dataset, data_dir, n, image_shape=image_shape, device=device,
+                                        **self.folder,
                                         echo=echo)
 
     def __call__(self, fake: torch.Tensor, seed: int = 0, metrics=None) -> dict:
@@ -82,8 +84,8 @@ class Evaluator:
     def _header(self, seed: int) -> dict:
         return {
             "dataset": self.dataset,
-            "reference": f"{self.reference.dataset} test" if self.judge.kind == "classifier"
-            else f"{self.reference.dataset} (the folder itself)",
+            "reference": f"{self.reference.dataset} (the folder itself: it has no test split)"
+            if self.dataset.startswith("folder:") else f"{self.reference.dataset} test",
             "n": self.n,
             "seed": seed,
             "judge": self.judge.name,
@@ -95,12 +97,13 @@ class Evaluator:
     def _inception_fid(self, fake: torch.Tensor) -> dict:
         if self.inception_weights is None:
             return {"inception_fid": None, "notes": [inception.HOW_TO_ENABLE]}
-        real = reference_images(self.dataset, self.data_dir, self.n, self.image_shape)
+        real = reference_images(self.dataset, self.data_dir, self.n, self.image_shape, **self.folder)
         return {"inception_fid": inception.inception_fid(fake, real, self.inception_weights, self.device), "notes": []}
 
 
 def evaluate_images(fake: torch.Tensor, dataset: str, data_dir=None, n: int = 10000, seed: int = 0, *,
-                    metrics=None, device="cpu", inception_weights=None, echo=print) -> dict:
+                    metrics=None, device="cpu", inception_weights=None, labels: str = "", background: str = "white",
+                    echo=print) -> dict:
     """Every metric of uint8 samples (N, C, H, W) of `dataset`, at N = min(n, len(fake)), as plain values.
 
     The real side is N images of the test split (embedded-mnist is scored against mnist; a folder
@@ -108,5 +111,5 @@ def evaluate_images(fake: torch.Tensor, dataset: str, data_dir=None, n: int = 10
     """
     n = min(n, len(fake))
     evaluator = Evaluator(dataset, data_dir, n, image_shape=tuple(fake.shape[1:]), device=device,
-                          inception_weights=inception_weights, echo=echo)
+                          inception_weights=inception_weights, labels=labels, background=background, echo=echo)
     return evaluator(fake, seed, metrics)

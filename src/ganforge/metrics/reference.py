@@ -22,7 +22,7 @@ import torch
 from ..data import FOLDER_PREFIX, ImageData, load_dataset
 from ..errors import ConfigError
 from . import cache
-from .judge import Embedding, Judge, judge_source
+from .judge import Embedding, Judge, folder_images, judge_source
 from .prdc import K, MEMORISATION_N, kth_nearest
 
 REFERENCE_SEED = 0  # picks the N real images; fixed so every evaluation at N meets the same ones
@@ -43,9 +43,9 @@ class Reference:
 
 
 def load_reference(judge: Judge, dataset: str, data_dir, n: int, *, image_shape=None, device="cpu",
-                   echo=print) -> Reference:
+                   labels: str = "", background: str = "white", echo=print) -> Reference:
     """The reference for samples of `dataset` at N=n, built and cached on first use."""
-    real, train, heldout = _parts(dataset, data_dir, n, image_shape)
+    real, train, heldout = _parts(dataset, data_dir, n, image_shape, labels, background)
     train_features = _cached_embedding(judge, *train, device, echo).features
     real_embedding = _cached_embedding(judge, *real, device, echo)
     heldout_features = _cached_embedding(judge, *heldout, device, echo).features
@@ -56,17 +56,18 @@ def load_reference(judge: Judge, dataset: str, data_dir, n: int, *, image_shape=
     return Reference(real[0].name, real[0].shape, real_embedding, train_features, **distances)
 
 
-def reference_images(dataset: str, data_dir, n: int, image_shape=None) -> torch.Tensor:
+def reference_images(dataset: str, data_dir, n: int, image_shape=None, labels: str = "",
+                     background: str = "white") -> torch.Tensor:
     """The N real reference images themselves, uint8 (N, C, H, W), for the optional Inception FID."""
-    data, indices, _ = _parts(dataset, data_dir, n, image_shape)[0]
+    data, indices, _ = _parts(dataset, data_dir, n, image_shape, labels, background)[0]
     return data.images[indices]
 
 
-def _parts(dataset: str, data_dir, n: int, image_shape) -> tuple[tuple[ImageData, torch.Tensor, str], ...]:
+def _parts(dataset: str, data_dir, n: int, image_shape, labels: str = "",
+           background: str = "white") -> tuple[tuple[ImageData, torch.Tensor, str], ...]:
     """(data, indices, part name) of the real reference, the train set and the held-out set."""
     if dataset.startswith(FOLDER_PREFIX):
-        channels, size, _ = image_shape
-        data = load_dataset(dataset, "train", channels=channels, image_size=size)
+        data = folder_images(dataset, image_shape, labels, background)
         order = _fixed_order(len(data))
         half = len(data) // 2
         real = (data, order[:n], "reference")

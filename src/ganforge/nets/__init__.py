@@ -5,13 +5,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torch.nn.utils import parametrize
+
 from ..errors import ConfigError
 from . import dcgan
 from .conditional import ConditionalGenerator, ProjectionDiscriminator
+from .dcgan_general import ConditionalBatchNorm2d, DCGANDiscriminator, DCGANGenerator
+from .resnet import ResNetDiscriminator, ResNetGenerator
 
+# The tutorials' fixed-size networks, wrapped for conditioning (conditional.py)...
 ARCHS = {
     "dcgan28": (dcgan.generator28, dcgan.discriminator28),
     "dcgan32": (dcgan.generator32, dcgan.discriminator32),
+}
+# ...and the resolution-general families, conditional by construction (32, 64 or 128 px).
+FAMILIES = {
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "resnet": (ResNetGenerator, ResNetDiscriminator),
 }
 
 
@@ -26,14 +36,19 @@ def num_classes(cfg) -> int:
 
 
 def build_generator(cfg) -> nn.Module:
-    make_g, _ = ARCHS[cfg.arch]
     k = num_classes(cfg)
+    if cfg.arch in FAMILIES:
+        return FAMILIES[cfg.arch][0](cfg.latent_dim, cfg.channels, cfg.image_size, width=cfg.g_width, num_classes=k)
+    make_g, _ = ARCHS[cfg.arch]
     G = make_g(latent_dim=cfg.latent_dim + k, width=cfg.g_width, channels=cfg.channels,
                leak=cfg.leak, bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps)
     return ConditionalGenerator(G, k) if k else G
 
 
 def build_discriminator(cfg) -> nn.Module:
+    if cfg.arch in FAMILIES:
+        return FAMILIES[cfg.arch][1](cfg.channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
+                                     spectral_norm=cfg.spectral_norm)
     _, make_d = ARCHS[cfg.arch]
     D = make_d(width=cfg.d_width, channels=cfg.channels, leak=cfg.leak, dropout=cfg.d_dropout)
     k = num_classes(cfg)
@@ -46,17 +61,23 @@ def init_weights(net: nn.Module, scheme: str, generator: torch.Generator | None 
     torch: leave PyTorch's own defaults."""
     if scheme == "torch":
         return
+    conditional_bn = {id(m.embed) for m in net.modules() if isinstance(m, ConditionalBatchNorm2d)}
     for m in net.modules():
+        # A spectrally normalised layer's weight is computed; its trainable tensor is `original`.
+        weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else \
+            getattr(m, "weight", None)
+        if id(m) in conditional_bn:
+            continue  # per-class gamma 1, beta 0: a conditional BatchNorm starts as a plain one
         if isinstance(m, nn.Embedding):  # the projection's class vectors start small: D starts unconditional
-            nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+            nn.init.normal_(weight, 0.0, 0.02, generator=generator)
         elif isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             if scheme == "keras":
-                nn.init.xavier_uniform_(m.weight, generator=generator)
+                nn.init.xavier_uniform_(weight, generator=generator)
             else:
-                nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+                nn.init.normal_(weight, 0.0, 0.02, generator=generator)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and scheme == "dcgan":
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and scheme == "dcgan" and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(m.bias)
 
@@ -75,3 +96,19 @@ def count_parameters(net: nn.Module, trainable_only: bool = True) -> int:
     if not trainable_only:  # the Keras summary counts BatchNorm running statistics too
         n += sum(b.numel() for name, b in net.named_buffers() if not name.endswith("num_batches_tracked"))
     return n
+
+
+def summary(cfg) -> str:
+    """Parameter counts and FLOPs per image of G and D, for `train --dry-run`."""
+    import torch
+
+    from .flops import count_flops
+
+    G, D = build_networks(cfg)
+    k = num_classes(cfg)
+    labels = torch.zeros(2, dtype=torch.long) if k else None
+    z, x = torch.randn(2, cfg.latent_dim), torch.zeros(2, *cfg.image_shape)
+    g_flops = count_flops(G, z) if labels is None else count_flops(G, z, labels)
+    d_flops = count_flops(D, x) if labels is None else count_flops(D, x, labels)
+    return (f"G: {count_parameters(G):,} parameters, {g_flops / 1e6:,.1f} MFLOPs per image\n"
+            f"D: {count_parameters(D):,} parameters, {d_flops / 1e6:,.1f} MFLOPs per image")

@@ -24,7 +24,7 @@ class TrainingEval:
         self.cfg, self.device, self.echo = cfg, device, echo
         with private_rng(device=device):
             self.evaluator = Evaluator(cfg.dataset, cfg.data_dir, cfg.eval_n, image_shape=cfg.image_shape,
-                                       device=device, echo=echo)
+                                       device=device, labels=cfg.labels, background=cfg.background, echo=echo)
 
     def due(self, epoch: int) -> bool:
         return epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs

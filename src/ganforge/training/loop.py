@@ -23,6 +23,7 @@ from ..data import ImageData, load_dataset, to_float
 from ..diagnose import Health, spread
 from ..errors import DataError, TrainingDiverged
 from ..nets import build_networks
+from ..nets.conditional import balanced_labels
 from ..run import RunDir
 from ..run import checkpoint as ckpt
 from ..run.records import STAT_NAMES, format_record
@@ -44,9 +45,10 @@ def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
                                    labels=None if data.labels is None else data.labels[: cfg.subset])
     if data.shape != cfg.image_shape:
         c, h, w = data.shape
+        hint = ("pass your images with --dataset folder:PATH" if cfg.preset.startswith("folder") else
+                f"pick a matching preset, e.g. {'dcgan-cifar10' if c == 3 else 'dcgan-mnist'}")
         raise DataError(f"{cfg.dataset} has {c}x{h}x{w} images but arch {cfg.arch} (preset {cfg.preset}) builds "
-                        f"{cfg.channels}x{cfg.image_size}x{cfg.image_size}; pick a matching preset, e.g. "
-                        f"{'dcgan-cifar10' if c == 3 else 'dcgan-mnist'}")
+                        f"{cfg.channels}x{cfg.image_size}x{cfg.image_size}; {hint}")
     if len(data) < 2:
         raise DataError(f"{cfg.dataset} holds {len(data)} image(s); training needs at least 2")
     if cfg.conditional:
@@ -112,6 +114,8 @@ class Trainer:
         self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
         fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
         self.fixed_noise = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=fixed_gen).to(self.device)
+        # a conditional grid shows every class in turn: one class per column when n_fixed is K x K
+        self.fixed_labels = balanced_labels(cfg.n_fixed, cfg.num_classes, self.device) if cfg.conditional else None
         self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
         self.step, self.step_path = make_step(cfg, self.G, self.D, self.accel, self.noise_gen)
         # ---- what the epoch record measures besides the step's stats
@@ -148,7 +152,7 @@ class Trainer:
             return self._fixed_samples[1]
         G = self.sample_generator()
         G.eval()  # BatchNorm running statistics, and no update of them
-        images = G(self.fixed_noise)
+        images = G(self.fixed_noise) if self.fixed_labels is None else G(self.fixed_noise, self.fixed_labels)
         self.G.train()
         self._fixed_samples = (self.state.step, images)
         return images
