@@ -55,31 +55,19 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-    """ReLU-conv3x3-ReLU-conv3x3-avgpool plus a 1x1-conv, average-pooled shortcut."""
+    """ReLU-conv3x3-ReLU-conv3x3-avgpool plus a 1x1-conv, average-pooled shortcut. D's first block
+    (`first`, SNGAN's "optimized" block) takes raw pixels, so it has no ReLU before its first conv."""
 
-    def __init__(self, c_in: int, c_out: int, spectral_norm: bool = True):
+    def __init__(self, c_in: int, c_out: int, spectral_norm: bool = True, first: bool = False):
         super().__init__()
+        self.first = first
         self.conv1 = maybe_sn(nn.Conv2d(c_in, c_out, 3, 1, 1), spectral_norm)
         self.conv2 = maybe_sn(nn.Conv2d(c_out, c_out, 3, 1, 1), spectral_norm)
         self.shortcut = maybe_sn(nn.Conv2d(c_in, c_out, 1), spectral_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.avg_pool2d(self.conv2(torch.relu(self.conv1(torch.relu(x)))), 2)
+        h = F.avg_pool2d(self.conv2(torch.relu(self.conv1(x if self.first else torch.relu(x)))), 2)
         # pooling and a 1x1 conv commute (both linear, one over space, one over channels): pool first, 4x cheaper
-        return h + self.shortcut(F.avg_pool2d(x, 2))
-
-
-class OptimizedDBlock(nn.Module):
-    """D's first block: conv3x3-ReLU-conv3x3-avgpool plus avgpool-conv1x1 (no ReLU on raw pixels)."""
-
-    def __init__(self, c_in: int, c_out: int, spectral_norm: bool = True):
-        super().__init__()
-        self.conv1 = maybe_sn(nn.Conv2d(c_in, c_out, 3, 1, 1), spectral_norm)
-        self.conv2 = maybe_sn(nn.Conv2d(c_out, c_out, 3, 1, 1), spectral_norm)
-        self.shortcut = maybe_sn(nn.Conv2d(c_in, c_out, 1), spectral_norm)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.avg_pool2d(self.conv2(torch.relu(self.conv1(x))), 2)
         return h + self.shortcut(F.avg_pool2d(x, 2))
 
 
@@ -114,7 +102,7 @@ class ResNetDiscriminator(nn.Module):
         widths = stage_widths(width, image_size)[:0:-1]  # image_size, ..., 8 px: one block each, down to 4 x 4
         self.channels, self.image_size, self.width = channels, image_size, width
         self.num_classes = num_classes
-        blocks = [OptimizedDBlock(channels, widths[0], spectral_norm)]
+        blocks = [DBlock(channels, widths[0], spectral_norm, first=True)]
         blocks += [DBlock(a, b, spectral_norm) for a, b in zip(widths, widths[1:])]
         self.blocks = nn.Sequential(*blocks)
         self.head = maybe_sn(nn.Linear(widths[-1], 1), spectral_norm)
