@@ -192,3 +192,31 @@ def test_general_nets_start_as_their_papers_say():
     tables = [m.embed.weight for m in G.modules() if type(m).__name__ == "ConditionalBatchNorm2d"]
     assert len(tables) == 3  # after the projection and after each of two upsampling blocks
     assert all((t[:, : t.shape[1] // 2] == 1).all() and (t[:, t.shape[1] // 2:] == 0).all() for t in tables)
+
+
+def test_evaluate_scores_an_unconditional_folder_run_with_a_labelled_judge(tmp_path):
+    """`ganforge evaluate RUN --labels folders`: the run knows no classes, its judge does."""
+    from click.testing import CliRunner
+
+    from ganforge.cli import cli
+
+    for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(40):
+            image = np.zeros((32, 32, 3), np.uint8)
+            image[:] = colour
+            image[(i * 3) % 28:(i * 3) % 28 + 4] = 255  # a white band, placed differently in each image
+            Image.fromarray(image).save(tmp_path / "data" / label / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["train", "--preset", "folder32", "--dataset", f"folder:{tmp_path / 'data'}", "--max-steps", "2",
+            "--batch-size", "16", "--set", "tensorboard=false", "--set", "epochs=1", "--out", str(run), "--no-progress"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    plain = CliRunner().invoke(cli, ["evaluate", str(run), "--n", "40", "--json", str(tmp_path / "a.json")])
+    judged = CliRunner().invoke(cli, ["evaluate", str(run), "--n", "40", "--labels", "folders",
+                                      "--json", str(tmp_path / "b.json")])
+    assert plain.exit_code == 0 and judged.exit_code == 0, judged.output
+    import json
+
+    a, b = json.loads((tmp_path / "a.json").read_text()), json.loads((tmp_path / "b.json").read_text())
+    assert a["judge_kind"] == "random-conv" and a["classes_covered"] is None
+    assert b["judge_kind"] == "classifier" and b["judge_accuracy"] >= 0.75 and 1 <= b["classes_covered"] <= 2

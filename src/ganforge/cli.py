@@ -145,8 +145,10 @@ def generate(run_dir, n, out, seed, label, device):
 @click.option("--json", "json_out", metavar="FILE", help="Also write every number to this JSON file.")
 @click.option("--inception-weights", metavar="FILE", help="Local Inception-v3 FID weights for a paper-comparable FID "
               "(else $GANFORGE_INCEPTION_WEIGHTS; skipped without).")
+@click.option("--labels", metavar="SPEC", help="Folder runs: the labels the judge learns (folders or csv:FILE:COLUMN), "
+              "e.g. to score an unconditional run with a judge that knows the classes.  [default: the run's own]")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def evaluate(run_dir, n, seed, json_out, inception_weights, device):
+def evaluate(run_dir, n, seed, json_out, inception_weights, labels, device):
     """Score a run's samples: FID, KID, classifier score, class coverage, precision/recall, memorisation.
 
     Features come from a judge network ganforge trains once per dataset (cached), never downloaded.
@@ -158,7 +160,7 @@ def evaluate(run_dir, n, seed, json_out, inception_weights, device):
     from .evaluate import evaluate_run, format_report
 
     metrics = evaluate_run(run_dir, n=n, seed=seed, device=device, json_out=json_out,
-                           inception_weights=inception_weights, echo=click.echo)
+                           inception_weights=inception_weights, labels=labels, echo=click.echo)
     click.echo(format_report(metrics))
 
 

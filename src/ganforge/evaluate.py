@@ -28,14 +28,16 @@ LINES = (  # key, label, format
 
 
 def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=None, inception_weights=None,
-                 echo=print) -> dict:
-    """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given."""
+                 labels: str | None = None, echo=print) -> dict:
+    """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given.
+    labels: for a folder run, the labels its judge learns (default: the run's own, if any), so an
+    unconditional run can be scored by a judge that knows the folder's classes."""
     G, cfg = load_generator(run_dir, device)
     images = sample(G, cfg.latent_dim, n, seed, device=device)
     conditional = {"drawn_for": "each class in turn"} if cfg.conditional else {}
     metrics = {"run": str(run_dir), **conditional} | evaluate_images(
         images, cfg.dataset, cfg.data_dir, n, seed, device=device, inception_weights=inception_weights,
-        labels=cfg.labels, background=cfg.background, echo=echo)
+        labels=cfg.labels if labels is None else labels, background=cfg.background, echo=echo)
     if json_out:
         atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
     return metrics
