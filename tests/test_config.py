@@ -39,6 +39,10 @@ def test_saved_config_round_trips(tmp_path):
     ({"step": "sideways"}, "step='sideways' is not allowed"),
     ({"image_size": 32}, "image_size"),
     ({"beta1": 1.5}, "beta1"),
+    ({"augment": "color,flip"}, "unknown DiffAugment policy 'flip'"),
+    ({"loss": "rpgan", "step": "d_real_fake_g"}, "use step joint or d_then_g"),
+    ({"r1": -1.0}, "r1=-1.0 must be 0 (off)"),
+    ({"arch": "dcgan", "image_size": 48, "channels": 3}, "makes 32, 64, 128 px images"),
 ])
 def test_bad_values_fail_in_one_line(overrides, words):
     with pytest.raises(ConfigError) as err:

@@ -225,12 +225,9 @@ def validate(cfg: Config) -> None:
     if cfg.loss == "rpgan" and cfg.step == "d_real_fake_g":
         raise ConfigError("loss rpgan pairs each fake with a real image in one D step; use step joint or d_then_g")
     if cfg.augment:
-        from .augment import POLICIES
+        from .augment import parse_policy
 
-        unknown = [p for p in cfg.augment.split(",") if p.strip() not in POLICIES]
-        if unknown:
-            raise ConfigError(f"augment={cfg.augment!r}: unknown policy {unknown[0]!r}; use a comma-separated "
-                              f"list of {', '.join(POLICIES)}")
+        parse_policy(cfg.augment)  # one line naming the unknown policy and the valid ones
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
     channels, size = ARCH_SHAPES.get(cfg.arch, (cfg.channels, cfg.image_size))

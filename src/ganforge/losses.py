@@ -120,10 +120,7 @@ def get_loss(name: str):
 def input_gradient_penalty(D, images: torch.Tensor, labels=None) -> torch.Tensor:
     """E ||dD(x)/dx||^2 over the batch: R1 on real images, R2 on fakes (Mescheder et al. 2018;
     R3GAN uses both). The caller weighs it by gamma / 2."""
-    images = images.detach().requires_grad_(True)
-    logits = D(images) if labels is None else D(images, labels)
-    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
-    return grad.square().flatten(1).sum(1).mean()
+    return _input_gradient(D, images.detach(), labels).square().flatten(1).sum(1).mean()
 
 
 def wgan_gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, labels=None,
@@ -131,7 +128,13 @@ def wgan_gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, labels=None
     """E (||dD(x_hat)/dx_hat|| - 1)^2 at random points between real and fake images (Gulrajani et
     al. 2017); the caller weighs it by lambda (10 in the paper)."""
     eps = torch.rand(len(real), 1, 1, 1, device=real.device, generator=generator, dtype=real.dtype)
-    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    logits = D(mixed) if labels is None else D(mixed, labels)
-    (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+    mixed = eps * real.detach() + (1 - eps) * fake.detach()
+    return (_input_gradient(D, mixed, labels).flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def _input_gradient(D, images: torch.Tensor, labels) -> torch.Tensor:
+    """dD/dx per image, kept in the graph (create_graph) so a penalty on it trains D."""
+    images = images.requires_grad_(True)
+    logits = D(images) if labels is None else D(images, labels)
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
+    return grad

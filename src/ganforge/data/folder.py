@@ -108,11 +108,16 @@ def _labelled(name, folder, paths, spec):
     raise DataError(f"labels={spec!r}: use folders (sub-folder names) or csv:FILE:COLUMN")
 
 
-def _csv_labels(name, folder, paths, spec):
+def _csv_spec(folder: Path, spec: str) -> tuple[Path, str]:
+    """csv:FILE:COLUMN -> (the CSV's path, a relative FILE being in the folder; the column)."""
     file, sep, column = spec[len("csv:"):].rpartition(":")
     if not sep or not file or not column:
         raise DataError(f"labels={spec!r}: write csv:FILE:COLUMN, e.g. csv:labels.csv:category")
-    table = Path(file) if Path(file).is_absolute() else folder / file
+    return (Path(file) if Path(file).is_absolute() else folder / file), column
+
+
+def _csv_labels(name, folder, paths, spec):
+    table, column = _csv_spec(folder, spec)
     if not table.is_file():
         raise DataError(f"labels={spec!r}: {table} not found (a relative FILE is looked for in the folder)")
     with open(table, newline="") as f:
@@ -199,13 +204,8 @@ def _prepared_path(folder: Path, paths, options: FolderOptions) -> Path:
         stat = path.stat()
         digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     if options.labels.startswith("csv:"):
-        digest.update(_csv_table(folder, options.labels).read_bytes())
+        digest.update(_csv_spec(folder, options.labels)[0].read_bytes())
     return cache_root() / "prepared" / f"{folder.name or 'root'}-{digest.hexdigest()[:16]}.npz"
-
-
-def _csv_table(folder: Path, spec: str) -> Path:
-    file = Path(spec[len("csv:"):].rpartition(":")[0])
-    return file if file.is_absolute() else folder / file
 
 
 def _save_prepared(path: Path, images, labels, class_names) -> None:

@@ -17,6 +17,7 @@ Fidelity and Diversity Metrics for Generative Models"), and reports name it `ran
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -171,51 +172,49 @@ def train_judge(dataset: str, data_dir=None, *, seed: int = JUDGE_SEED, device: 
                 echo=print) -> Judge:
     """Train the judge on the real training split, measure it on the test split, and cache it."""
     if dataset.startswith(FOLDER_PREFIX):
-        raise ConfigError(f"{dataset} has no labels to train a judge on; its metrics use a random-conv judge, "
-                          f"built automatically")
+        raise ConfigError(f"{dataset}: a folder's judge is built when its samples are first evaluated (trained on "
+                          f"its labels, or random-conv without); `judge train` is for the built-in datasets")
     source = judge_source(dataset)
     train, test = load_dataset(source, "train", data_dir), load_dataset(source, "test", data_dir)
     epochs = EPOCHS.get(source, 5)
     path = judge_path(source, train.fingerprint, seed)
     estimate = epochs * len(train) / TRAIN_IMAGES_PER_SECOND
     echo(f"training the judge for {source} once (~{estimate:.0f} s on 2 CPU cores); cached in {path.parent}")
-    start = time.perf_counter()
-    # The judge's own seeded stream (init, shuffling, dropout); the caller's stream is left as it was.
-    with private_rng(seed, device):
-        net = JudgeNet(train.shape[0], train.num_classes).to(device)
-        _fit(net, train, epochs, device)
-    seconds = time.perf_counter() - start
-    net.eval()
-    info = dict(kind="classifier", dataset=source, recipe=RECIPE, seed=seed, epochs=epochs,
-                data_fingerprint=train.fingerprint, arch=net.arch, train_seconds=round(seconds, 1),
-                fingerprint=_weights_fingerprint(net))
-    info["accuracy"] = _accuracy(Judge(net, info), test, device)
-    cache.save_entry(path, net.state_dict(), info)
-    echo(f"judge for {source}: test accuracy {info['accuracy']:.2%}, trained in {seconds:.0f} s; saved {path}")
-    return Judge(net.cpu(), info)
+    judge = _train_classifier(train, test, epochs, path, seed, device)
+    echo(f"judge for {source}: test accuracy {judge.accuracy:.2%}, trained in {judge.info['train_seconds']:.0f} s; "
+         f"saved {path}")
+    return judge
 
 
 def train_folder_judge(data: ImageData, path: Path, seed: int, device, echo) -> Judge:
     """A labelled folder's classifier: fit on a fixed 90% of it, accuracy on the rest, cached."""
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     cut = len(data) - max(1, round(FOLDER_HELDOUT * len(data)))
-    fit, held = (ImageData(data.images[i], data.labels[i], data.num_classes, data.name, "train", data.source,
-                           data.class_names) for i in (order[:cut], order[cut:]))
+    fit, held = (dataclasses.replace(data, images=data.images[i], labels=data.labels[i]) for i in (order[:cut], order[cut:]))
     epochs = max(1, min(FOLDER_MAX_EPOCHS, FOLDER_IMAGE_PASSES // len(fit)))
     echo(f"training the judge for {data.name} once ({epochs} epochs of {len(fit)} images, "
          f"{data.num_classes} classes); cached in {path.parent}")
+    judge = _train_classifier(fit, held, epochs, path, seed, device, data_fingerprint=data.fingerprint,
+                              accuracy_on=f"{len(held)} held-out images of the folder", class_names=data.class_names)
+    echo(f"judge for {data.name}: accuracy {judge.accuracy:.2%} on {len(held)} held-out images; saved {path}")
+    return judge
+
+
+def _train_classifier(fit: ImageData, held: ImageData, epochs: int, path: Path, seed: int, device,
+                      **info_extra) -> Judge:
+    """Fit a JudgeNet on `fit`, measure its accuracy on `held`, cache it under `path`."""
     start = time.perf_counter()
+    # The judge's own seeded stream (init, shuffling, dropout); the caller's stream is left as it was.
     with private_rng(seed, device):
-        net = JudgeNet(data.shape[0], data.num_classes).to(device)
+        net = JudgeNet(fit.shape[0], fit.num_classes).to(device)
         _fit(net, fit, epochs, device)
+    seconds = time.perf_counter() - start
     net.eval()
-    info = dict(kind="classifier", dataset=data.name, recipe=RECIPE, seed=seed, epochs=epochs,
-                data_fingerprint=data.fingerprint, arch=net.arch, train_seconds=round(time.perf_counter() - start, 1),
-                fingerprint=_weights_fingerprint(net), accuracy_on=f"{len(held)} held-out images of the folder",
-                class_names=data.class_names)
+    info = dict(kind="classifier", dataset=fit.name, recipe=RECIPE, seed=seed, epochs=epochs,
+                data_fingerprint=fit.fingerprint, arch=net.arch, train_seconds=round(seconds, 1),
+                fingerprint=_weights_fingerprint(net)) | info_extra
     info["accuracy"] = _accuracy(Judge(net, info), held, device)
     cache.save_entry(path, net.state_dict(), info)
-    echo(f"judge for {data.name}: accuracy {info['accuracy']:.2%} on {len(held)} held-out images; saved {path}")
     return Judge(net.cpu(), info)
 
 

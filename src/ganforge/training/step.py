@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..kernels import cpu as cpu_kernels
-from ..losses import input_gradient_penalty, wgan_gradient_penalty
+from ..losses import get_loss, input_gradient_penalty, wgan_gradient_penalty
 from ..run.records import STAT_NAMES  # noqa: F401  (the order _stats returns)
 
 
@@ -200,8 +200,6 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, 
     """The step a run of `cfg` trains with, its Adam optimisers, and a line saying how it runs.
     The fused CPU kernels are taken where accel allows them (CPU, fp32, eager) and the order is
     `joint`; they need a D of plain conv blocks (the tutorial's), else the step runs plainly."""
-    from ..losses import get_loss
-
     opt_g = accel.adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = accel.adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     loss = get_loss(cfg.loss)

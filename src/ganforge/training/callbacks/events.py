@@ -31,11 +31,6 @@ class StepEnd:
     seconds: float  # wall time of the step call
     stats: torch.Tensor  # the step's STAT_NAMES (run/records.py), on the training device
 
-    def stat(self, name: str) -> float:
-        from ...run.records import STAT_NAMES
-
-        return float(self.stats[STAT_NAMES.index(name)])
-
 
 @dataclass
 class EpochEnd:
