@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from ganforge.data import load_dataset
 from ganforge.metrics import Evaluator
 from ganforge.metrics.calibration import COLUMNS, ROWS, calibration_sets, load_table, save_table
@@ -67,6 +69,11 @@ def calibrate_folder(folder: str, image_size: int, labels: str, n: int) -> dict:
             rows.append({"row": key, "n": n} | {column: metrics[column] for column in COLUMNS})
             _stderr(f"{dataset} {kind} N={n} {key}: FID {metrics['fid']:.3f}")
         result[kind] = {"judge": dict(evaluator.judge.info), "rows": rows}
+    # How much of the categories the label-free features hold: 1-nearest-neighbour accuracy, leave one out
+    features = evaluator.judge.embed(outside.images[:n]).features
+    distances = torch.cdist(features, features).fill_diagonal_(float("inf"))
+    nearest = outside.labels[:n][distances.argmin(1)]
+    result["unlabelled"]["judge"]["knn_accuracy"] = (nearest == outside.labels[:n]).double().mean().item()
     return result
 
 
@@ -79,7 +86,10 @@ def markdown(table: dict) -> str:
                    f"{' (' + judge['accuracy_on'] + ')' if judge.get('accuracy_on') else ''}, trained in "
                    f"{judge['train_seconds']:.0f} s ({judge['epochs']} epochs, seed {judge['seed']})."
                    if judge.get("accuracy") is not None else
-                   f"Judge {judge['fingerprint']}: random convolutions (no labels), seed {judge['seed']}."), "",
+                   f"Judge {judge['fingerprint']}: trained without labels (contrastive, {judge['epochs']} epochs, "
+                   f"{judge['train_seconds']:.0f} s, seed {judge['seed']})"
+                   + (f"; its features put {judge['knn_accuracy']:.2%} of the images in the category of their "
+                      f"nearest other image" if judge.get('knn_accuracy') is not None else "") + "."), "",
                   "| generator | N | FID | KID | classifier score | classes | class KL | precision | recall "
                   "| memorisation |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

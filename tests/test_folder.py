@@ -218,5 +218,5 @@ def test_evaluate_scores_an_unconditional_folder_run_with_a_labelled_judge(tmp_p
     import json
 
     a, b = json.loads((tmp_path / "a.json").read_text()), json.loads((tmp_path / "b.json").read_text())
-    assert a["judge_kind"] == "random-conv" and a["classes_covered"] is None
+    assert a["judge_kind"] == "contrastive" and a["classes_covered"] is None
     assert b["judge_kind"] == "classifier" and b["judge_accuracy"] >= 0.75 and 1 <= b["classes_covered"] <= 2

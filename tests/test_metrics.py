@@ -173,7 +173,7 @@ def test_mistakes_are_one_line_errors(evaluator, metrics_cache, data_root):
         Evaluator("mnist", data_root, N, inception_weights=data_root / "no-such-inception.pth")
 
 
-def test_folder_dataset_uses_random_conv_features(metrics_cache, data_root, tmp_path):
+def test_unlabelled_folder_gets_a_contrastive_judge_that_ranks_real_first(metrics_cache, data_root, tmp_path):
     from PIL import Image
 
     for i, image in enumerate(load_dataset("mnist", "test", data_root).images[:400]):
@@ -182,9 +182,8 @@ def test_folder_dataset_uses_random_conv_features(metrics_cache, data_root, tmp_
     sets = calibration_sets(load_dataset("mnist", "train", data_root), n, SEED)
     fid = {key: evaluate_images(sets[key], folder, n=n, metrics=["fid", "classes"], echo=lambda line: None)
            for key in ("real", "single-image", "uniform")}
-    assert fid["real"]["judge_kind"] == "random-conv" and fid["real"]["judge_accuracy"] is None
+    assert fid["real"]["judge_kind"] == "contrastive" and fid["real"]["judge_accuracy"] is None
     assert fid["real"]["class_hist"] is None
-    # 4.7x to 6.6x apart across random-conv seeds (a stand-in for other CPUs)
     assert fid["real"]["fid"] < min(fid["single-image"]["fid"], fid["uniform"]["fid"]) / 3
 
 

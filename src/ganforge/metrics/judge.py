@@ -9,10 +9,9 @@ precision/recall, memorisation) and its logits the class predictions (classifier
 A labelled folder (labels=folders or csv:...) gets the same classifier, trained on a fixed 90% of
 its images and measured on the other 10%: the folder has no test split, and reports say so.
 
-A folder of unlabelled images has nothing to classify, so it gets the same network with random,
-seeded weights whose BatchNorm statistics are set from the folder's images: random conv features
-are a known, weaker but honest stand-in for a trained embedding (Naeem et al. 2020, "Reliable
-Fidelity and Diversity Metrics for Generative Models"), and reports name it `random-conv`.
+A folder of unlabelled images has nothing to classify, so the same network learns its features
+without labels, from two random views of each image (SimCLR; metrics/contrastive.py), cached by
+the folder's fingerprint like a classifier; reports name it `contrastive`.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from torch import nn
 from ..data import FOLDER_PREFIX, ImageData, load_dataset, to_float
 from ..errors import ConfigError, GanforgeError
 from ..seeding import private_rng
-from . import cache
+from . import cache, contrastive
 
 JUDGE_SEED = 0
 RECIPE = 1  # bump when the network or its training changes: cached judges of other recipes are not reused
@@ -61,7 +60,7 @@ class Embedding:
     """What the judge sees in a set of images."""
 
     features: torch.Tensor        # float32 (N, FEATURE_DIM), CPU
-    logits: torch.Tensor | None   # float32 (N, classes), CPU; None for a random-conv judge
+    logits: torch.Tensor | None   # float32 (N, classes), CPU; None for a judge without classes
 
     def __len__(self) -> int:
         return len(self.features)
@@ -148,14 +147,16 @@ def get_judge(dataset: str, data_dir=None, *, image_shape: tuple[int, int, int] 
               seed: int = JUDGE_SEED, train_if_missing: bool = True, device: str | torch.device = "cpu",
               labels: str = "", background: str = "white", echo=print) -> Judge:
     """The judge for `dataset`: from the cache, trained now (once) if missing; for a folder, a
-    classifier of its labels, or random-conv when it has none."""
+    classifier of its labels, or a contrastive feature network when it has none."""
     if dataset.startswith(FOLDER_PREFIX):
         data = folder_images(dataset, image_shape, labels, background)
-        if data.labels is None:
-            return random_conv_judge(data, seed)
-        path = judge_path(_folder_key(data), data.fingerprint, seed)
+        labelled = data.labels is not None
+        path = judge_path(_folder_key(data) + ("" if labelled else "-contrastive"), data.fingerprint, seed)
         entry = cache.load_entry(path)
-        return _restore(*entry, path) if entry else train_folder_judge(data, path, seed, device, echo)
+        if entry:
+            return _restore(*entry, path)
+        train = train_folder_judge if labelled else train_contrastive_judge
+        return train(data, path, seed, device, echo)
     source = judge_source(dataset)
     train = load_dataset(source, "train", data_dir)
     path = judge_path(source, train.fingerprint, seed)
@@ -173,7 +174,7 @@ def train_judge(dataset: str, data_dir=None, *, seed: int = JUDGE_SEED, device: 
     """Train the judge on the real training split, measure it on the test split, and cache it."""
     if dataset.startswith(FOLDER_PREFIX):
         raise ConfigError(f"{dataset}: a folder's judge is built when its samples are first evaluated (trained on "
-                          f"its labels, or random-conv without); `judge train` is for the built-in datasets")
+                          f"its labels, or by contrast without); `judge train` is for the built-in datasets")
     source = judge_source(dataset)
     train, test = load_dataset(source, "train", data_dir), load_dataset(source, "test", data_dir)
     epochs = EPOCHS.get(source, 5)
@@ -224,14 +225,22 @@ def _folder_key(data: ImageData) -> str:
     return f"folder-{Path(data.source).name}-{c}x{h}"
 
 
-def random_conv_judge(data: ImageData, seed: int = JUDGE_SEED) -> Judge:
-    """The unlabelled fallback: seeded random weights, BatchNorm statistics from the folder's images."""
-    with private_rng(seed):
-        net = JudgeNet(data.shape[0], num_classes=0)
-    _set_batchnorm_statistics(net, data.images)
-    info = dict(kind="random-conv", dataset=data.name, seed=seed, data_fingerprint=data.fingerprint,
-                arch=net.arch, accuracy=None, fingerprint=_weights_fingerprint(net))
-    return Judge(net.eval(), info)
+def train_contrastive_judge(data: ImageData, path: Path, seed: int, device, echo) -> Judge:
+    """An unlabelled folder's feature network, trained on all its images without labels, cached."""
+    epochs = max(1, min(FOLDER_MAX_EPOCHS, FOLDER_IMAGE_PASSES // len(data)))
+    echo(f"training the judge for {data.name} once, without labels ({epochs} epochs of {len(data)} images, "
+         f"two views each); cached in {path.parent}")
+    start = time.perf_counter()
+    with private_rng(seed, device):
+        net = JudgeNet(data.shape[0], num_classes=0).to(device)
+        loss = contrastive.fit_contrastive(net.body, data.images, epochs, FEATURE_DIM, device)
+    net.eval()
+    info = dict(kind="contrastive", dataset=data.name, recipe=RECIPE, seed=seed, epochs=epochs,
+                data_fingerprint=data.fingerprint, arch=net.arch, accuracy=None, final_loss=round(loss, 4),
+                train_seconds=round(time.perf_counter() - start, 1), fingerprint=_weights_fingerprint(net))
+    cache.save_entry(path, net.state_dict(), info)
+    echo(f"judge for {data.name}: contrastive loss {loss:.3f} after {info['train_seconds']:.0f} s; saved {path}")
+    return Judge(net.cpu(), info)
 
 
 def judge_path(source: str, data_fingerprint: str, seed: int) -> Path:
@@ -260,20 +269,6 @@ def _fit(net: JudgeNet, data: ImageData, epochs: int, device) -> None:
 def _accuracy(judge: Judge, data: ImageData, device) -> float:
     predicted = judge.embed(data.images, device).logits.argmax(1)
     return round((predicted == data.labels).double().mean().item(), 5)
-
-
-@torch.no_grad()
-def _set_batchnorm_statistics(net: JudgeNet, images: torch.Tensor, batch_size: int = 500) -> None:
-    """Each BatchNorm layer's running mean and variance, averaged over all images (momentum=None)."""
-    for layer in net.modules():
-        if isinstance(layer, nn.BatchNorm2d):
-            layer.reset_running_stats()
-            layer.momentum = None  # cumulative average: the result does not depend on batch order
-    net.train()
-    for chunk in images.split(batch_size):
-        if len(chunk) > 1:
-            net(chunk)
-    net.eval()
 
 
 def _weights_fingerprint(net: nn.Module) -> str:
