@@ -89,3 +89,48 @@ def test_each_objective_trains(tiny_config, tmp_path, loss, extra):
     plain = bool(extra.get("r1") or extra.get("r2") or extra.get("augment")) or loss in ("wgan-gp", "rpgan")
     assert result.records[-1]["step_path"].startswith("joint, plain autograd" if plain else "joint, fused CPU kernels")
     assert math.isfinite(result.records[-1]["d_loss"]) and math.isfinite(result.records[-1]["g_loss"])
+
+
+def test_auxiliary_classifier_adds_its_class_loss_to_d_and_to_g():
+    """AC-GAN in d_then_g: D's loss gains w * CE(D's class logits of the reals, their labels), G's
+    gains w * CE(D's class logits of the fakes, the labels they were drawn for); checked against the
+    same step written out by hand, with plain SGD so each update is lr * gradient."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from ganforge.nets.dcgan_general import DCGANDiscriminator, DCGANGenerator
+    from ganforge.training.step import TrainStep
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(8, 3, 32, width=32, num_classes=3), DCGANDiscriminator(3, 32, width=8, num_classes=3, aux=True)
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    real, labels, w, lr = torch.rand(6, 3, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2]), 0.7, 0.05
+    hinge = get_loss("hinge")
+    step = TrainStep(G, D, torch.optim.SGD(G.parameters(), lr), torch.optim.SGD(D.parameters(), lr), hinge, 8,
+                     "d_then_g", torch.Generator().manual_seed(1), aux_weight=w)
+    head_before = D.classifier.weight.detach().clone()
+    step(real, labels)
+
+    z = torch.randn(6, 8, generator=torch.Generator().manual_seed(1))
+    fake = G2(z, labels)
+    real_logits, real_classes = D2(real, labels, True)
+    d_loss = hinge.d(real_logits.view(-1), D2(fake.detach(), labels).view(-1)) + w * F.cross_entropy(real_classes, labels)
+    D2.zero_grad()
+    d_loss.backward()
+    with torch.no_grad():
+        for p in D2.parameters():
+            p -= lr * p.grad
+    fake_logits, fake_classes = D2(fake, labels, True)
+    g_loss = hinge.g(fake_logits.view(-1)) + w * F.cross_entropy(fake_classes, labels)
+    G2.zero_grad()
+    g_loss.backward(inputs=list(G2.parameters()))
+    with torch.no_grad():
+        for p in G2.parameters():
+            p -= lr * p.grad
+    for a, b in [(D, D2), (G, G2)]:
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
+    assert (D.classifier.weight - head_before).abs().max() > 1e-4  # the class head learned in this step
+    with pytest.raises(ValueError, match="auxiliary classifier"):
+        DCGANDiscriminator(3, 32, width=8, num_classes=3)(real, labels, True)

@@ -61,6 +61,7 @@ class Config:
     r2: float = 0.0  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1)
     gp: float = 10.0  # WGAN-GP's lambda (used by loss wgan-gp only)
     penalty_every: int = 1  # apply the penalties every k steps, weighted by k (lazy; StyleGAN2 uses 16)
+    aux_classifier: float = 0.0  # >0: AC-GAN class loss weight (D classifies reals, G's fakes must pass; arch dcgan|resnet)
     augment: str = ""  # DiffAugment policy for every image D sees, e.g. color,translation,cutout ("" off)
     step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)
     lr_g: float = 8e-4
@@ -219,7 +220,7 @@ def validate(cfg: Config) -> None:
     if cfg.conditional and cfg.dataset.startswith("folder:") and not cfg.labels:
         raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set labels=folders "
                           "(sub-folder names) or labels=csv:FILE:COLUMN, or conditional=false")
-    for key in ("r1", "r2", "gp"):
+    for key in ("r1", "r2", "gp", "aux_classifier"):
         if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (off) or a positive weight")
     if cfg.loss == "rpgan" and cfg.step == "d_real_fake_g":
@@ -239,6 +240,18 @@ def validate(cfg: Config) -> None:
                           f"set image_size={size} or pick another arch ({', '.join(ARCH_SHAPES)})")
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
+    _check_aux_classifier(cfg)
+
+
+def _check_aux_classifier(cfg: Config) -> None:
+    if not cfg.aux_classifier:
+        return
+    if not cfg.conditional:
+        raise ConfigError("aux_classifier needs class labels to learn: set conditional=true (and labels=... for a "
+                          "folder), or aux_classifier=0")
+    if cfg.arch not in GENERAL_ARCHS or cfg.step != "d_then_g":
+        raise ConfigError(f"aux_classifier works with arch {' or '.join(GENERAL_ARCHS)} and step d_then_g; "
+                          f"this run has arch {cfg.arch}, step {cfg.step}")
 
 
 def net_mismatch(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:

@@ -4,7 +4,9 @@
 G: z -> Linear -> width x 4 x 4 -> stride-2 ConvTranspose2d(4, 2, 1) blocks halving the channels
    -> image, tanh. Conditional: class-conditional BatchNorm in every block (de Vries et al. 2017).
 D: stride-2 Conv2d(4, 2, 1) + LeakyReLU(0.2) blocks doubling the channels down to 4 x 4, then
-   Flatten + Linear(-> 1). Conditional: a projection term <embed(y), h> (Miyato & Koyama 2018).
+   Flatten + Linear(-> 1). Conditional: a projection term <embed(y), h> (Miyato & Koyama 2018),
+   and optionally an auxiliary classifier of h (AC-GAN, Odena et al. 2017): D(x, y, classes=True)
+   also returns class logits, which the training step turns into a class loss for D and for G.
 """
 
 from __future__ import annotations
@@ -89,6 +91,20 @@ class Projection(nn.Module):
         return (self.embed(labels) * h).sum(1, keepdim=True)
 
 
+def aux_classifier(num_classes: int, features: int, spectral_norm: bool, enabled: bool) -> nn.Module | None:
+    """AC-GAN's class head on D's features, or None."""
+    return maybe_sn(nn.Linear(features, num_classes), spectral_norm) if enabled and num_classes else None
+
+
+def with_class_logits(logits: torch.Tensor, h: torch.Tensor, classifier: nn.Module | None, classes: bool):
+    """D's return value: logits, or (logits, class logits) when asked for classes."""
+    if not classes:
+        return logits
+    if classifier is None:
+        raise ValueError("class logits were asked of a D without an auxiliary classifier (aux_classifier=0)")
+    return logits, classifier(h)
+
+
 class UpBlock(nn.Module):
     """ConvTranspose2d(4, 2, 1) + BatchNorm + ReLU: twice the size, the given channels."""
 
@@ -131,7 +147,7 @@ class DCGANDiscriminator(nn.Module):
     """images (N, channels, image_size, image_size) [+ labels (N,)] -> logits (N, 1)."""
 
     def __init__(self, channels: int, image_size: int, width: int = 64, num_classes: int = 0,
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, aux: bool = False):
         super().__init__()
         steps = num_doublings(image_size)
         self.channels, self.image_size, self.width = channels, image_size, width
@@ -144,9 +160,12 @@ class DCGANDiscriminator(nn.Module):
         features = widths[-1] * 4 * 4
         self.head = maybe_sn(nn.Linear(features, 1), spectral_norm)
         self.projection = Projection(num_classes, features, spectral_norm) if num_classes else None
+        self.classifier = aux_classifier(num_classes, features, spectral_norm, aux)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
+        """logits (N, 1); with classes=True, (logits, class logits (N, num_classes))."""
         check_labels(self.num_classes, labels, len(x), "DCGANDiscriminator")
         h = self.features(x)
         logits = self.head(h)
-        return logits if self.projection is None else logits + self.projection(h, labels)
+        logits = logits if self.projection is None else logits + self.projection(h, labels)
+        return with_class_logits(logits, h, self.classifier, classes)

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dcgan_general import Norm2d, Projection, check_labels, maybe_sn, num_doublings
+from .dcgan_general import (Norm2d, Projection, aux_classifier, check_labels, maybe_sn, num_doublings,
+                            with_class_logits)
 
 
 def stage_widths(width: int, image_size: int) -> list[int]:
@@ -96,7 +97,7 @@ class ResNetDiscriminator(nn.Module):
     """images (N, channels, image_size, image_size) [+ labels (N,)] -> logits (N, 1)."""
 
     def __init__(self, channels: int, image_size: int, width: int = 128, num_classes: int = 0,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, aux: bool = False):
         super().__init__()
         # a block reading r x r maps puts out G's channel count at r px: width//4 at 128, width//2 at 64, else width
         widths = stage_widths(width, image_size)[:0:-1]  # image_size, ..., 8 px: one block each, down to 4 x 4
@@ -107,9 +108,12 @@ class ResNetDiscriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head = maybe_sn(nn.Linear(widths[-1], 1), spectral_norm)
         self.projection = Projection(num_classes, widths[-1], spectral_norm) if num_classes else None
+        self.classifier = aux_classifier(num_classes, widths[-1], spectral_norm, aux)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
+        """logits (N, 1); with classes=True, (logits, class logits (N, num_classes))."""
         check_labels(self.num_classes, labels, len(x), "ResNetDiscriminator")
         h = torch.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling, as SNGAN
         logits = self.head(h)
-        return logits if self.projection is None else logits + self.projection(h, labels)
+        logits = logits if self.projection is None else logits + self.projection(h, labels)
+        return with_class_logits(logits, h, self.classifier, classes)

@@ -7,7 +7,9 @@ d_then_g       pytorch/examples dcgan: D steps on real + detached fake, then G's
 d_real_fake_g  Keras CIFAR-10 tutorial: D steps on a real batch, then on a fake batch, then G
                steps on fresh noise through D.
 A conditional run (nets/conditional.py) passes the real batch's labels: the fakes of a step are
-drawn for those same labels, so G learns the data's own class mix.
+drawn for those same labels, so G learns the data's own class mix. With an auxiliary classifier
+(AC-GAN, `d_then_g` only), D also learns to classify the reals, and G to have its fakes classified
+as the labels they were drawn for; the stats keep the adversarial losses alone.
 Every step returns one detached vector of STAT_NAMES, so the loop can sum stats on the device
 without a host sync per step.
 
@@ -19,6 +21,7 @@ so in the run header); given one, `joint` runs as `joint_fast`, the same maths.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..kernels import cpu as cpu_kernels
@@ -50,7 +53,8 @@ class _Run:
         if self.autocast is None:
             return self.fn(*args)
         with self.autocast():
-            return self.fn(*args).float()
+            out = self.fn(*args)
+            return tuple(t.float() for t in out) if isinstance(out, tuple) else out.float()
 
 
 class Penalties:
@@ -80,8 +84,10 @@ class Penalties:
 
 class TrainStep:
     def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator,
-                 accel=None, fast_joint=None, augment=None, penalties: Penalties | None = None):
+                 accel=None, fast_joint=None, augment=None, penalties: Penalties | None = None,
+                 aux_weight: float = 0.0):
         self.opt_g, self.opt_d, self.loss = opt_g, opt_d, loss
+        self.aux_weight = aux_weight  # AC-GAN's class loss weight; 0: none
         self.latent_dim, self.noise_gen = latent_dim, noise_gen
         self.augment = augment  # DiffAugment: applied to every image D sees, real or fake
         self.penalties = penalties or Penalties()
@@ -109,10 +115,18 @@ class TrainStep:
         z = self.noise(n, device)
         return self.G(z) if labels is None else self.G(z, labels)
 
-    def d(self, x, labels, augment: bool = True):
+    def d(self, x, labels, augment: bool = True, classes: bool = False):
+        """D's logits (N,) of x, augmented as D always sees images; with classes, also its class logits."""
         if augment and self.augment is not None:
             x = self.augment(x)
+        if classes:
+            logits, class_logits = self.D(x, labels, True)
+            return logits.view(-1), class_logits
         return (self.D(x) if labels is None else self.D(x, labels)).view(-1)
+
+    def class_loss(self, class_logits, labels):
+        """AC-GAN's term: the weighted cross-entropy of D's class logits against the labels."""
+        return self.aux_weight * F.cross_entropy(class_logits, labels)
 
     def with_penalty(self, d_loss, real, fake, labels):
         """D's loss plus its gradient penalty when one is due; on augmented images, as D sees them."""
@@ -124,15 +138,21 @@ class TrainStep:
                                self.noise_gen)
         return d_loss if found is None else d_loss + found
 
-    def score(self, real, fake, labels):
+    def score(self, real, fake, labels, classes: bool = False):
+        """D's logits of real and of fake, and with classes its class logits of the reals (else None)."""
         if self.score_together:
             both = None if labels is None else torch.cat([labels, labels])
-            return self.d(torch.cat([real, fake]), both).split([len(real), len(fake)])
-        return self.d(real, labels), self.d(fake, labels)
+            out = self.d(torch.cat([real, fake]), both, classes=classes)
+            logits, class_logits = out if classes else (out, None)
+            real_logits, fake_logits = logits.split([len(real), len(fake)])
+            return real_logits, fake_logits, None if class_logits is None else class_logits[: len(real)]
+        real_out = self.d(real, labels, classes=classes)
+        real_logits, class_logits = real_out if classes else (real_out, None)
+        return real_logits, self.d(fake, labels), class_logits
 
     def joint(self, real, labels=None):
         fake = self.fake(labels, len(real), real.device)
-        real_logits, fake_logits = self.score(real, fake, labels)
+        real_logits, fake_logits, _ = self.score(real, fake, labels)
         d_loss = self.loss.d(real_logits, fake_logits)
         g_loss = self.loss.g(fake_logits, real_logits)
         self.opt_g.zero_grad(set_to_none=True)
@@ -160,17 +180,21 @@ class TrainStep:
 
     def d_then_g(self, real, labels=None):
         fake = self.fake(labels, len(real), real.device)
-        # D on real and detached fake
-        real_logits, fake_logits = self.score(real, fake.detach(), labels)
+        aux = self.aux_weight > 0
+        # D on real and detached fake (and, with an auxiliary classifier, on the reals' classes)
+        real_logits, fake_logits, real_classes = self.score(real, fake.detach(), labels, classes=aux)
         d_loss = self.loss.d(real_logits, fake_logits)
+        d_total = d_loss + self.class_loss(real_classes, labels) if aux else d_loss
         self.opt_d.zero_grad(set_to_none=True)
-        self.with_penalty(d_loss, real, fake, labels).backward()
+        self.with_penalty(d_total, real, fake, labels).backward()
         self.opt_d.step()
         # G through the updated D (a relativistic loss pairs the fakes with the reals, scored anew)
         paired = None if self.loss.separable else self.d(real, labels).detach()
-        g_loss = self.loss.g(self.d(fake, labels), paired)
+        fake_out = self.d(fake, labels, classes=aux)
+        g_loss = self.loss.g(fake_out[0] if aux else fake_out, paired)
+        g_total = g_loss + self.class_loss(fake_out[1], labels) if aux else g_loss
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward(inputs=self.g_params)
+        g_total.backward(inputs=self.g_params)
         self.opt_g.step()
         return _stats(g_loss, d_loss, real_logits, fake_logits)
 
@@ -216,6 +240,6 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, 
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
         fast = cpu_kernels.build_fast_joint(G, D)
     step = TrainStep(G, D, opt_g, opt_d, loss, cfg.latent_dim, cfg.step, noise_gen, accel=accel,
-                     fast_joint=fast, augment=augment, penalties=penalties)
+                     fast_joint=fast, augment=augment, penalties=penalties, aux_weight=cfg.aux_classifier)
     kernels = cpu_kernels.NAME if fast else "plain autograd"
     return step, f"{cfg.step}, {kernels}, {accel.describe()}"
