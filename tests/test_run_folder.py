@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -283,3 +284,22 @@ def test_failed_write_through_the_command_is_one_line(run, monkeypatch):
     line = one_line(err)
     assert code == 2 and f"cannot write {run.checkpoint}: No space left on device (ENOSPC); free some space" in line
 
+
+
+def test_generate_reads_the_checkpoint_of_a_folder_shared_without_its_generator_file(run, tmp_path):
+    from ganforge.generate import generate
+
+    generate(run.root, n=4, out=tmp_path / "from-file.npz", seed=3)
+    run.generator.unlink()
+    generate(run.root, n=4, out=tmp_path / "from-checkpoint.npz", seed=3)
+    a, b = np.load(tmp_path / "from-file.npz")["images"], np.load(tmp_path / "from-checkpoint.npz")["images"]
+    assert a.shape == (4, 28, 28, 1) and np.array_equal(a, b)
+
+
+def test_run_files_are_as_readable_as_any_file_the_user_makes(run):
+    """Written through temp files (mkstemp makes them 0600), they still get the umask's mode, so a
+    shared run folder can be read by those it is shared with."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in (run.config, run.metrics, run.checkpoint, run.previous_checkpoint, run.generator, run.sample_path(1)):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path

@@ -7,6 +7,7 @@ judges/ and references/ (metrics)."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import tempfile
@@ -90,8 +91,20 @@ def make_temp(path: Path) -> str:
     writer can sweep up what a killed process left (RunDir.remove_temp_files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide a shared run's files from its readers
+    except (OSError, AttributeError):  # a file system without modes, or Windows (no fchmod)
+        pass
+    finally:
+        os.close(fd)
     return tmp
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it, so put it straight back
+    os.umask(mask)
+    return mask
 
 
 def fsync_file(path: str | Path) -> None:
