@@ -1,5 +1,5 @@
-"""Real processes, really killed (issue #14): one writer per run folder, and a run that SIGKILL at
-any moment costs at most the work since its last checkpoint, never the run or its exactness."""
+"""Real processes, really killed (issue #14): one writer per run folder, and a run killed by SIGKILL
+at any moment loses at most the work since its last checkpoint, never the run or its exactness."""
 
 import multiprocessing
 import random
@@ -12,11 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from safetensors.torch import load_file
-from tqdm import tqdm
 from test_run_folder import nano_config, one_line, quiet, run_cli
 from test_train import _assert_same_state
+from tqdm import tqdm
 
 from ganforge.report import describe_run
 from ganforge.run import RunDir

@@ -96,6 +96,8 @@ def test_hostile_checkpoint_is_refused_by_every_reader_and_never_runs(tmp_path, 
     save_config(nano_config(), run.config)
     run.checkpoint.write_bytes(hostile_checkpoint(marker, form))
     expected = "was refused: loading it would call io.open" if form == "torch.save" else "not a complete archive"
+    with pytest.raises(CheckpointRefused if form == "torch.save" else CheckpointDamaged):
+        load_checkpoint(run.checkpoint)
     for args in (["train", "--resume", run.root], ["generate", run.root, "--out", tmp_path / "g.png"],
                  ["evaluate", run.root, "--n", "10"]):
         code, _, err = run_cli(*args)
@@ -240,7 +242,9 @@ def full_disk_save(state, f):
 
 @pytest.mark.parametrize("target, code", [("last.pt", errno.ENOSPC), ("last.pt", errno.EROFS),
                                           ("generator.safetensors", errno.ENOSPC), ("epoch_0004.png", errno.ENOSPC),
-                                          ("metrics.jsonl", errno.ENOSPC)])
+                                          ("metrics.jsonl", errno.ENOSPC)],
+                         ids=["checkpoint-ENOSPC", "checkpoint-EROFS", "generator-ENOSPC", "samples-ENOSPC",
+                              "metrics-ENOSPC"])
 def test_failed_write_stops_the_run_in_one_line_and_keeps_what_was_there(run, monkeypatch, target, code):
     from ganforge.training.callbacks import Hooks
 
