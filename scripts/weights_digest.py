@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from ganforge.config import build_config
+from ganforge.run.checkpoint import load_checkpoint
 from ganforge.training import train
 
 MNIST = {"dataset": "mnist", "data_dir": os.environ.get("GANFORGE_DATA"), "seed": 5, "device": "cpu"}
@@ -49,7 +50,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             result = train(build_config(preset, overrides=overrides), out=Path(tmp) / "run", progress=False,
                            echo=lambda *a: None)
-            saved = torch.load(result.run.checkpoint, map_location="cpu", weights_only=False)  # our own file
+            saved = load_checkpoint(result.run.checkpoint)
             out[name] = {"generator_file": digest(load_file(str(result.run.generator))), "G": digest(saved["G"]),
                          "D": digest(saved["D"]), "g_loss": [r["g_loss"] for r in result.records]}
         print(name, out[name], file=sys.stderr, flush=True)

@@ -43,6 +43,14 @@ def test_saved_config_round_trips(tmp_path):
     ({"loss": "rpgan", "step": "d_real_fake_g"}, "use step joint or d_then_g"),
     ({"r1": -1.0}, "r1=-1.0 must be 0 (off)"),
     ({"arch": "dcgan", "image_size": 48, "channels": 3}, "makes 32, 64, 128 px images"),
+    # huge numbers: refused while the config is read, before anything is allocated, naming the limit
+    ({"epochs": "1e12"}, "epochs=1000000000000 is above the limit of 1,000,000"),
+    ({"batch_size": 10**9}, "batch_size=1000000000 is above the limit of 65,536"),
+    ({"image_size": 10**5}, "image_size=100000 is above the limit of 1,024"),
+    ({"latent_dim": 10**7}, "latent_dim=10000000 is above the limit of 4,096"),
+    ({"g_width": 10**6}, "g_width=1000000 is above the limit of 4,096"),
+    ({"n_fixed": 10**6}, "n_fixed=1000000 is above the limit of 1,024"),
+    ({"epochs": 2.5}, "epochs=2.5 is not a valid int"),
 ])
 def test_bad_values_fail_in_one_line(overrides, words):
     with pytest.raises(ConfigError) as err:
@@ -78,3 +86,18 @@ def test_old_run_configs_get_their_class_count(tmp_path):
     del values["num_classes"]  # a run folder written before num_classes was recorded
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(values))
     assert read_config(tmp_path / "config.yaml").num_classes == 10
+
+
+def test_counts_written_as_floats_are_counts():
+    assert build_config("dcgan-mnist", overrides={"epochs": "1e3", "batch_size": 128.0}).epochs == 1000
+
+
+def test_huge_number_on_the_command_line_creates_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from ganforge.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", "--set", "epochs=1e12", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        "error: epochs=1000000000000 is above the limit of 1,000,000; is it a typo?")
+    assert not (tmp_path / "run").exists()

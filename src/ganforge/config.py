@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .fileio import atomic_write
 
 
 def _net(default):
@@ -102,6 +103,14 @@ CHOICES = {
 }
 
 
+# Upper bounds, far above any run these networks are made for: a slip like epochs=1e12 or
+# batch_size=10**9 is refused in one line before anything is allocated, not met as an
+# out-of-memory kill or a run that never ends.
+LIMITS = {"epochs": 1_000_000, "max_steps": 10**10, "batch_size": 65_536, "image_size": 1024, "latent_dim": 4096,
+          "g_width": 4096, "d_width": 4096, "n_fixed": 1024, "num_classes": 100_000, "eval_every": 1_000_000,
+          "eval_n": 100_000, "penalty_every": 1_000_000}
+
+
 def preset_names() -> list[str]:
     files = resources.files("ganforge") / "presets"
     return sorted(p.name[: -len(".yaml")] for p in files.iterdir() if p.name.endswith(".yaml"))
@@ -157,6 +166,8 @@ def _coerce(key: str, value: Any) -> Any:
         value = _number(value)  # YAML reads 2e-4 (no dot) as a string
     if base == "bool" and isinstance(value, bool):
         return value
+    if base == "int" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1e3 (YAML reads it as a float, or as text) is a count too
     if base == "int" and isinstance(value, int) and not isinstance(value, bool):
         return value
     if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -202,6 +213,9 @@ def validate(cfg: Config) -> None:
     for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed; choose one of: {', '.join(allowed)}")
+    for key, limit in LIMITS.items():
+        if getattr(cfg, key) > limit:
+            raise ConfigError(f"{key}={getattr(cfg, key)} is above the limit of {limit:,}; is it a typo?")
     for key in ("latent_dim", "g_width", "d_width", "batch_size", "epochs", "n_fixed", "channels", "image_size",
                 "eval_n", "penalty_every"):
         if getattr(cfg, key) < 1:
@@ -264,7 +278,8 @@ def net_mismatch(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def read_config(path: str | Path) -> Config:

@@ -22,3 +22,20 @@ class CheckpointError(GanforgeError):
 
 class TrainingDiverged(GanforgeError):
     """Losses or weights became NaN/Inf; the last good checkpoint is kept."""
+
+
+class CheckpointRefused(CheckpointError):
+    """A checkpoint that would need more than plain data to load (it could run code): never loaded."""
+
+
+class CheckpointDamaged(CheckpointError):
+    """A checkpoint that cannot be read (cut short, overwritten); resume falls back to the one before."""
+
+
+class RunBusy(GanforgeError):
+    """Another process is training the run folder; it holds the folder's writer lock."""
+
+
+class WriteError(GanforgeError, OSError):
+    """A file that could not be written (disk full, read-only folder, no permission). What was there
+    before is intact. Also an OSError, so code that handles OSError keeps doing so."""

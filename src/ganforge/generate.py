@@ -15,18 +15,23 @@ from .fileio import atomic_write
 from .nets import build_generator
 from .nets.sampling import sample  # noqa: F401  (part of this viewer's API: evaluate and the package use it)
 from .run import open_run
-from .run.checkpoint import load_into, read_generator
+from .run.checkpoint import generator_weights, load_into, newest_checkpoint, read_generator
 from .viz import grid_image, save_png
 
 
 def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
-    """The run's generator in eval mode, rebuilt from its config.yaml and generator.safetensors."""
+    """The run's generator in eval mode, rebuilt from its config.yaml and generator.safetensors (or,
+    in a folder shared without that file, from its checkpoint, read as safely as resume reads it)."""
     run = open_run(run_dir)
-    if not run.generator.is_file():
-        raise CheckpointError(f"{run.root} has no generator.safetensors yet; train at least one epoch first")
     cfg = run.read_config()
     G = build_generator(cfg)
-    load_into(G, read_generator(run.generator), f"{run.generator}")
+    if run.generator.is_file():
+        load_into(G, read_generator(run.generator), f"{run.generator}")
+    elif run.has_checkpoint():
+        saved, path, _ = newest_checkpoint(run.checkpoint, run.previous_checkpoint, wanted_config=cfg.to_dict())
+        load_into(G, generator_weights(saved), f"the generator in {path}")
+    else:
+        raise CheckpointError(f"{run.root} has no generator.safetensors yet; train at least one epoch first")
     return G.to(device).eval(), cfg
 
 

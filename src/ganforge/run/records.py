@@ -12,6 +12,8 @@ One record per epoch goes to metrics.jsonl:
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 STAT_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
 SPEED_NAMES = ("epoch_seconds", "img_per_s")
 # The metrics a training-time evaluation stores, each as eval_<name> (keys of metrics.Evaluator's result).
@@ -30,3 +32,8 @@ def format_record(record: dict, epochs: int) -> str:
             f"D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}  "
             f"D(x) {record['d_real']:.2f}  D(G(z)) {record['d_fake']:.2f}  "
             f"{record['epoch_seconds']:.1f}s  {record['img_per_s']:.0f} img/s")
+
+
+def finding_record(epoch: int, finding) -> dict:
+    """A line of diagnosis.jsonl: a health finding (diagnose.Finding) and the epoch it starts in."""
+    return {"epoch": epoch, **asdict(finding)}

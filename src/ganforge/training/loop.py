@@ -26,7 +26,7 @@ from ..nets import build_networks
 from ..nets.conditional import balanced_labels
 from ..run import RunDir
 from ..run import checkpoint as ckpt
-from ..run.records import STAT_NAMES, format_record
+from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
 from . import accel as accel_setup
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
@@ -127,18 +127,18 @@ class Trainer:
             self.evaluation = TrainingEval(cfg, self.device, echo)
         self.callbacks = run_folder_callbacks(cfg) + list(callbacks)
         self.step_hooks = [c.on_step for c in self.callbacks if overrides(c, "on_step")]
-        self.state, self.history = TrainState(), []
+        self.state, self.history, self.findings = TrainState(), [], []  # findings: diagnosis.jsonl's lines
         self.stop_requested = False
         self._fixed_samples = None  # (step, images) of the last sample_fixed()
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
-        ckpt.save_checkpoint(self.run.checkpoint, checkpoint_state(self))
+        ckpt.save_checkpoint(self.run.checkpoint, checkpoint_state(self), previous=self.run.previous_checkpoint)
         ckpt.save_generator(self.run.generator, self.sample_generator(), self.cfg.to_dict())
 
     def load(self, saved: dict) -> None:
         restore_state(self, saved)
-        self.history = self.run.keep_metrics_up_to(self.state.epoch)
+        self.history, self.findings = self.run.restore_records(self.state.epoch, saved.get("records"), self.echo)
 
     # ---- sampling ----------------------------------------------------------------------------
     def sample_generator(self) -> torch.nn.Module:
@@ -250,6 +250,7 @@ class Trainer:
         state.epoch, state.batch, state.stats_sum = epoch + 1, 0, None
         state.steps_in_epoch, state.seconds_in_epoch = 0, 0.0
         self.history.append(record)
+        self.findings += [finding_record(epoch + 1, finding) for finding in findings]
         # ---- hand it on, then checkpoint
         event = EpochEnd(self.cfg, self.run, record, self.history, samples, findings)
         for c in self.callbacks:

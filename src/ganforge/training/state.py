@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..run.jsonl import jsonl_text
+
 
 class TrainState:
     """Counters of the run; saved in every checkpoint."""
@@ -21,14 +23,17 @@ class TrainState:
 
 
 def checkpoint_state(trainer) -> dict:
-    """The checkpoint of a Trainer: nets, optimisers, EMA, fixed noise, counters and RNG states."""
+    """The checkpoint of a Trainer: nets, optimisers, EMA, fixed noise, counters and RNG states, and
+    the run's records up to here (as the JSON lines of its files, so resume can mend those files).
+    Plain data only (tensors, numbers, text), so it loads with weights_only=True."""
     rng = {"cpu": torch.get_rng_state(), "noise": trainer.noise_gen.get_state()}
     if trainer.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(trainer.device)
     return {"config": trainer.cfg.to_dict(), "G": trainer.G.state_dict(), "D": trainer.D.state_dict(),
             "opt_g": trainer.step.opt_g.state_dict(), "opt_d": trainer.step.opt_d.state_dict(),
             "G_ema": trainer.ema.average.state_dict() if trainer.ema else None,
-            "fixed_noise": trainer.fixed_noise.cpu(), "state": trainer.state.to_dict(), "rng": rng}
+            "fixed_noise": trainer.fixed_noise.cpu(), "state": trainer.state.to_dict(), "rng": rng,
+            "records": {"metrics.jsonl": jsonl_text(trainer.history), "diagnosis.jsonl": jsonl_text(trainer.findings)}}
 
 
 def restore_state(trainer, saved: dict) -> None:

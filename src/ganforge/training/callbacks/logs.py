@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from ... import viz
 from ...diagnose import DIVERGED
+from ...run.records import finding_record
 from . import Callback
 
 
@@ -21,11 +20,11 @@ class DiagnosisLog(Callback):
 
     def on_epoch_end(self, event):
         for finding in event.findings:
-            event.run.append_diagnosis({"epoch": event.epoch, **asdict(finding)})
+            event.run.append_diagnosis(finding_record(event.epoch, finding))
 
     def on_end(self, event):
         if event.reason == "diverged":
-            event.run.append_diagnosis({"epoch": event.epoch + 1, **asdict(DIVERGED)})
+            event.run.append_diagnosis(finding_record(event.epoch + 1, DIVERGED))
 
 
 class LossPlot(Callback):
