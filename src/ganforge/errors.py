@@ -22,3 +22,15 @@ class CheckpointError(GanforgeError):
 
 class TrainingDiverged(GanforgeError):
     """Losses or weights became NaN/Inf; the last good checkpoint is kept."""
+
+
+class RequestError(GanforgeError):
+    """A web page request that cannot be served as asked (`ganforge serve`); `status` is its HTTP status."""
+
+    status = 400
+
+
+class NotFound(RequestError):
+    """No such run or file in the served folder; also what any path leaving that folder gets."""
+
+    status = 404
