@@ -52,17 +52,18 @@ def check_walk(seeds: list[int], steps: int, max_frames: int = MAX_FRAMES) -> in
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Points (len(t), D) on the great circle from a to b (Shoemake 1985), radius interpolated
-    linearly: Gaussian noise lives near a sphere, and a straight line cuts through its inside,
-    where G has seen no noise. t=0 gives a and t=1 gives b exactly."""
+    """Points (len(t), D) from a to b: the direction turns along the great circle at an even angular
+    speed (Shoemake 1985), the length goes linearly from |a| to |b|. Gaussian noise lives near a
+    sphere; a straight line cuts through its inside, where G has seen no noise. t=0 gives a and
+    t=1 gives b exactly."""
     a64, b64, t64 = a.double(), b.double(), t.double()[:, None]
-    cos = torch.dot(a64 / a64.norm(), b64 / b64.norm()).clamp(-1, 1)
-    omega = torch.arccos(cos)
-    if omega < 1e-6:  # (nearly) the same direction: slerp's weights are 0/0, lerp is the limit
-        path = (1 - t64) * a64 + t64 * b64
+    unit_a, unit_b = a64 / a64.norm(), b64 / b64.norm()
+    omega = torch.arccos(torch.dot(unit_a, unit_b).clamp(-1, 1))
+    if omega < 1e-6:  # (nearly) the same direction: slerp's weights are 0/0, and its limit is a lerp
+        direction = (1 - t64) * unit_a + t64 * unit_b
     else:
-        path = (torch.sin((1 - t64) * omega) * a64 + torch.sin(t64 * omega) * b64) / torch.sin(omega)
-    path = path.to(a.dtype)
+        direction = (torch.sin((1 - t64) * omega) * unit_a + torch.sin(t64 * omega) * unit_b) / torch.sin(omega)
+    path = (direction * ((1 - t64) * a64.norm() + t64 * b64.norm())).to(a.dtype)
     path[t == 0], path[t == 1] = a, b
     return path
 
