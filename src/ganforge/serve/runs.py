@@ -67,6 +67,8 @@ class RunsRoot:
     def file(self, relative: str) -> Path:
         """An image file under the runs folder, by its path relative to it; NotFound for anything
         else: other file types, dot-files, and paths that leave the folder (.., absolute, symlinks)."""
+        if "\0" in relative:
+            raise NotFound("no such file")
         parts = Path(relative).parts
         if not parts or Path(relative).is_absolute() or any(p in ("..", ".") or p.startswith(".") for p in parts):
             raise NotFound("no such file")
