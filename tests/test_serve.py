@@ -8,6 +8,10 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -284,3 +288,31 @@ def test_read_only(runs_dir, client):
                 "/files/tiny/progress.gif", "/api/runs/starting/samples"):
         client.get(url)
     assert state() == before
+
+
+def raw_get(port: int, target: str) -> str:
+    """The status line for a request sent byte for byte, as no client library would normalise it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return conn.makefile("rb").readline().decode().strip()
+
+
+def test_serve_command(runs_dir, tmp_path):
+    from test_cli import assert_one_line_error, run_cli
+
+    assert_one_line_error(*run_cli("serve", str(tmp_path / "nowhere"))[::2], "is not a folder")
+    server = subprocess.Popen([sys.executable, "-m", "ganforge.cli", "serve", str(runs_dir), "--host", "0.0.0.0",
+                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
+        assert raw_get(port, "/api/runs").endswith("200 OK")
+        for target in ("/files/../secret.png", "/files/tiny/../../secret.png", "/files/%2e%2e/secret.png",
+                       "/files/escape/losses.png", "/api/runs/../api/runs"):
+            assert raw_get(port, target).startswith("HTTP/1.1 404"), target
+        assert raw_get(port, "/files/tiny/losses.png").endswith("200 OK")
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0 and out.strip() == "stopped"
+    assert err.startswith("warning: listening on 0.0.0.0, beyond this machine") and len(err.splitlines()) == 1

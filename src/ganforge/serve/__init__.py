@@ -50,7 +50,14 @@ def serve(runs_dir: str | Path = "runs", host: str = "127.0.0.1", port: int = 83
     if host not in LOCAL_HOSTS:
         echo(f"warning: listening on {host}, beyond this machine: anyone who can reach it sees your runs and can "
              "draw from their generators", err=True)
-    echo(f"serving {root.resolve()} at http://{shown}:{bound}/  (read-only; Ctrl-C to stop)")
-    sys.stdout.flush()
-    config = uvicorn.Config(create_app(root), log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(create_app(root), log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=2))
+    try:
+        echo(f"serving {root.resolve()} at http://{shown}:{bound}/  (read-only; Ctrl-C to stop)")
+        sys.stdout.flush()
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again for its caller
+        pass
+    finally:
+        sock.close()
+    echo("stopped")
