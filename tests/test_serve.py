@@ -269,10 +269,13 @@ def test_streams_push_new_epochs(viewer_run, tmp_path):
 def test_run_changes_sends_only_what_is_new():
     a = {"name": "r", "records": [{"epoch": 1}], "state": "running", "updated": 1, "state_detail": "x"}
     more = {**a, "records": [{"epoch": 1}, {"epoch": 2}], "updated": 2}
-    same = {**a, "updated": 3, "state_detail": "y"}
+    same = {**a, "updated": 3}  # a checkpoint written, say: nothing the page shows
+    stopped = {**a, "state": "interrupted", "state_detail": "y"}
     trimmed = {**a, "records": [{"epoch": 1, "g_loss": 0.5}]}
     assert [e[:12] for e in run_changes(None, a)] == [b"event: run\nd"]
     assert list(run_changes(a, same)) == []
+    (event,) = run_changes(a, stopped)
+    assert event.startswith(b"event: records\n") and b'"records":[]' in event and b'"interrupted"' in event
     (event,) = run_changes(a, more)
     assert event.startswith(b"event: records\n") and b'"records":[{"epoch":2}]' in event
     assert [e[:11] for e in run_changes(a, trimmed)] == [b"event: run\n"]

@@ -103,9 +103,11 @@ class RunSnapshot:
             return "interrupted", "stopped before its first epoch ended"
         seconds = self.records[-1].get("epoch_seconds")
         window = max(ACTIVE_MIN_SECONDS, ACTIVE_EPOCHS * seconds if isinstance(seconds, (int, float)) else 0)
+        # the words name a moment, not an age, so they change only when the folder does
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last_write))
         if quiet < window:
-            return "running", f"last write {quiet:.0f} s ago"
-        return "interrupted", f"no write for {quiet:.0f} s; continue it with ganforge train --resume {self.run.root}"
+            return "running", f"last write at {when[11:]}"
+        return "interrupted", f"no write since {when}; continue it with ganforge train --resume {self.run.root}"
 
 
 def watched_files(run: RunDir) -> list[Path]:

@@ -162,8 +162,8 @@ def run_changes(last: dict | None, now: dict):
         yield sse("run", now)
         return
     old, new = last["records"], now["records"]
-    rest_old = {k: v for k, v in last.items() if k not in ("records", "updated", "state_detail")}
-    rest_new = {k: v for k, v in now.items() if k not in ("records", "updated", "state_detail")}
+    rest_old = {k: v for k, v in last.items() if k not in ("records", "updated")}
+    rest_new = {k: v for k, v in now.items() if k not in ("records", "updated")}
     if new[: len(old)] != old:  # records rewritten (a resume trims epochs the checkpoint lacks)
         yield sse("run", now)
     elif len(new) > len(old) or rest_old != rest_new:

@@ -17,7 +17,7 @@ function header(detail) {
       `${detail.dataset ?? "?"} · preset ${detail.preset ?? "?"} · ${detail.arch ?? "?"} · ${detail.loss ?? "?"} loss · `,
       el("span", { class: "epochs" }, `epoch ${detail.epochs_done} of ${detail.epochs ?? "?"}`),
       detail.last_fid === null ? "" : ` · judge FID ${fmt(detail.last_fid, 2)}`,
-      ` · ${detail.state_detail}`),
+      detail.state === "finished" ? "" : ` · ${detail.state_detail}`),
     ...detail.notes.map((n) => el("p", { class: "note" }, n)),
     el("nav", { class: "tabs" }, tab("training", "Training"), tab("play", "Generator playground")),
   );
@@ -75,7 +75,7 @@ class Compare {
   // One metric of this run and any others, overlaid.
   constructor(name) {
     this.name = name;
-    this.metric = el("select", {}, ...METRICS.map(([key, label]) => el("option", { value: key }, label)));
+    this.metric = el("select", { name: "metric" }, ...METRICS.map(([key, label]) => el("option", { value: key }, label)));
     this.choices = el("span", { class: "controls" });
     this.box = el("div", { class: "chart" });
     this.plot = null;
