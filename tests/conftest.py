@@ -50,3 +50,14 @@ def judge(metrics_cache, data_root):
     from ganforge.metrics import get_judge
 
     return get_judge("mnist", data_root)
+
+
+@pytest.fixture(scope="session")
+def viewer_run(tmp_path_factory):
+    """A finished run for the viewers (interpolate, the web page): the default recipe, class-conditional,
+    2 epochs of 256 embedded MNIST images (no data files needed), seeded."""
+    from ganforge.training import train
+
+    cfg = build_config("default", overrides=dict(subset=256, epochs=2, seed=5, device="cpu", tensorboard=False))
+    out = tmp_path_factory.mktemp("viewer-run") / "tiny"
+    return train(cfg, out=out, progress=False, echo=lambda *a: None).run

@@ -10,7 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ganforge"
 VIEWERS = ["ganforge.generate", "ganforge.evaluate", "ganforge.report", "ganforge.run", "ganforge.run.checkpoint",
-           "ganforge.metrics", "ganforge.diagnose"]
+           "ganforge.run.status", "ganforge.metrics", "ganforge.diagnose", "ganforge.walk", "ganforge.serve",
+           "ganforge.serve.app"]
 
 
 def module_name(path: Path) -> str:

@@ -34,6 +34,8 @@ def cli():
     ganforge generate runs/RUN --n 64 --out grid.png
     ganforge evaluate runs/RUN --n 10000
     ganforge info runs/RUN
+    ganforge interpolate runs/RUN --seeds 1,2 --out walk.gif
+    ganforge serve runs
     """
 
 
@@ -136,6 +138,48 @@ def generate(run_dir, n, out, seed, label, device):
 
     what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device, label=label)
     click.echo(f"wrote {what} (seed {used_seed})")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--seeds", required=True, metavar="S1,S2[,...]", help="Noise seeds the walk passes through, in order.")
+@click.option("--steps", type=int, default=16, metavar="N", help="Frames from one seed to the next, both included.")
+@click.option("--out", default="walk.gif", metavar="PATH",
+              help="x.gif: animation; x.png: one strip; x.npz: uint8 frames (F,H,W,C); x.mp4: video (needs ffmpeg).")
+@click.option("--label", type=int, metavar="K", help="Conditional runs: the class drawn throughout.  [default: 0]")
+@click.option("--ms-per-frame", type=click.IntRange(10, 10000), default=100, metavar="MS", help="GIF/MP4 frame time.")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+def interpolate(run_dir, seeds, steps, out, label, ms_per_frame, device):
+    """Walk the latent space from seed to seed (slerp) and write the frames.
+
+    The first and last frames are what `ganforge generate RUN --n 1 --seed S` draws.
+
+    \b
+    ganforge interpolate runs/RUN --seeds 1,2 --steps 16 --out walk.gif
+    ganforge interpolate runs/RUN --seeds 1,2,3,1 --steps 8 --out loop.png
+    ganforge interpolate runs/RUN --seeds 4,9 --label 7 --out sevens.mp4   (conditional runs; mp4 needs ffmpeg)
+    """
+    from .walk import interpolate as walk, parse_seeds
+
+    what = walk(run_dir, parse_seeds(seeds), steps, out, label=label, ms_per_frame=ms_per_frame, device=device)
+    click.echo(f"wrote {what}")
+
+
+@cli.command()
+@click.argument("runs_dir", metavar="RUNS_DIR", default="runs")
+@click.option("--host", default="127.0.0.1", metavar="HOST", help="Address to listen on; anything but localhost "
+              "lets other machines see your runs.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8321, metavar="PORT", help="Port (0: any free one).")
+def serve(runs_dir, host, port):
+    """A web page to watch runs learn and play with their generators (read-only).
+
+    \b
+    ganforge serve                  # the runs/ folder, on http://127.0.0.1:8321/
+    ganforge serve ~/gan-runs --port 0
+    """
+    from .serve import serve as serve_runs
+
+    serve_runs(runs_dir, host=host, port=port, echo=click.echo)
 
 
 @cli.command()

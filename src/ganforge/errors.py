@@ -39,3 +39,15 @@ class RunBusy(GanforgeError):
 class WriteError(GanforgeError, OSError):
     """A file that could not be written (disk full, read-only folder, no permission). What was there
     before is intact. Also an OSError, so code that handles OSError keeps doing so."""
+
+
+class RequestError(GanforgeError):
+    """A web page request that cannot be served as asked (`ganforge serve`); `status` is its HTTP status."""
+
+    status = 400
+
+
+class NotFound(RequestError):
+    """No such run or file in the served folder; also what any path leaving that folder gets."""
+
+    status = 404

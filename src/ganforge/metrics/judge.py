@@ -147,7 +147,8 @@ def get_judge(dataset: str, data_dir=None, *, image_shape: tuple[int, int, int] 
               seed: int = JUDGE_SEED, train_if_missing: bool = True, device: str | torch.device = "cpu",
               labels: str = "", background: str = "white", echo=print) -> Judge:
     """The judge for `dataset`: from the cache, trained now (once) if missing; for a folder, a
-    classifier of its labels, or a contrastive feature network when it has none."""
+    classifier of its labels, or a contrastive feature network when it has none. train_if_missing=False:
+    only what is here already (a cached judge, data on disk), never training or downloading."""
     if dataset.startswith(FOLDER_PREFIX):
         data = folder_images(dataset, image_shape, labels, background)
         labelled = data.labels is not None
@@ -155,13 +156,15 @@ def get_judge(dataset: str, data_dir=None, *, image_shape: tuple[int, int, int] 
         entry = cache.load_entry(path)
         if entry:
             return _restore(*entry, path)
+        if not train_if_missing:
+            raise GanforgeError(f"no judge for {data.name} in {path.parent} yet; `ganforge evaluate` on one of "
+                                "its runs builds it")
         train = train_folder_judge if labelled else train_contrastive_judge
         return train(data, path, seed, device, echo)
     source = judge_source(dataset)
-    train = load_dataset(source, "train", data_dir)
+    train = load_dataset(source, "train", data_dir, download=train_if_missing)
     path = judge_path(source, train.fingerprint, seed)
-    entry = cache.load_entry(path)
-    if entry is not None:
+    if (entry := cache.load_entry(path)) is not None:
         return _restore(*entry, path)
     if not train_if_missing:
         raise GanforgeError(f"no judge for {source} in {path.parent} yet; build it with "

@@ -37,7 +37,18 @@ def sample(G: nn.Module, latent_dim: int, n: int, seed: int, batch_size: int = 5
     if n < 1:
         raise ConfigError(f"--n {n}: ask for at least one image")
     labels = sample_labels(G, n, label)
-    noise = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    return render(G, seed_noise(seed, n, latent_dim), labels, batch_size, device)
+
+
+def seed_noise(seed: int, n: int, latent_dim: int) -> torch.Tensor:
+    """The noise (n, latent_dim) that `seed` stands for, the same wherever a seed is used."""
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def render(G: nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500,
+           device: str | torch.device = "cpu") -> torch.Tensor:
+    """G on given noise (and classes, for a conditional G) as uint8 (n, C, H, W), in batches."""
     if labels is None:
         chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
     else:

@@ -15,8 +15,9 @@ from ..errors import CheckpointError
 from ..fileio import append_line, atomic_write
 
 
-def read_jsonl(path: Path, notes: list[str] | None = None) -> list[dict]:
-    """The file's records; a cut-off last line is left out and described in `notes` (if given)."""
+def read_jsonl(path: Path, notes: list[str] | None = None, strict: bool = True) -> list[dict]:
+    """The file's records; a cut-off last line is left out and described in `notes` (if given).
+    strict=False (a page watching a live run): a bad line anywhere is left out and noted, never raised."""
     if not path.is_file():
         return []
     *complete, tail = path.read_text(errors="replace").split("\n")  # tail: after the last newline
@@ -33,6 +34,9 @@ def read_jsonl(path: Path, notes: list[str] | None = None) -> list[dict]:
             records.append(record)
         elif number == complete[-1][0] and not torn:  # the last line, garbled by a crash: as if cut off
             torn = True
+        elif not strict:
+            if notes is not None:
+                notes.append(f"{path.name}: line {number} is not a valid record ({problem}); it is left out")
         else:
             raise CheckpointError(f"{path} line {number} is not a valid record ({problem}); the file was "
                                   "edited or damaged: repair or delete that line")

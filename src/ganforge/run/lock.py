@@ -66,6 +66,22 @@ def holder(path: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
+def writer_alive(root: Path) -> bool | None:
+    """Is the last process that locked `root` still alive? None when that cannot be told from here
+    (no lock file yet, or the writer ran on another host). Readers use this instead of the lock
+    itself, so a page watching a run can never stand in the way of its writer."""
+    info = holder(Path(root) / LOCK_NAME)
+    if not info or info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return None
+    try:
+        os.kill(info["pid"], 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
 def busy_message(root: Path, info: dict) -> str:
     if not info:
         return (f"{root} is being trained by another process that has just started; wait for it to finish, "
