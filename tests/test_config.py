@@ -101,3 +101,10 @@ def test_huge_number_on_the_command_line_creates_nothing(tmp_path):
     assert result.exit_code == 2 and result.stderr.strip() == (
         "error: epochs=1000000000000 is above the limit of 1,000,000; is it a typo?")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_empty_setting_turns_a_text_option_off_and_is_refused_for_numbers():
+    folder = build_config("folder32", overrides=dict([parse_assignment("augment=")]))
+    assert build_config("folder32").augment and folder.augment == ""
+    with pytest.raises(ConfigError, match="lr_g must not be empty"):
+        build_config("folder32", overrides=dict([parse_assignment("lr_g=")]))

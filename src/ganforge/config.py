@@ -160,6 +160,8 @@ def _coerce(key: str, value: Any) -> Any:
     if value is None:
         if "None" in kind:
             return None
+        if kind == "str":
+            return ""  # `--set augment=` turns a text option off, as "" does in a YAML file
         raise ConfigError(f"{key} must not be empty; it needs a {kind} value")
     base = kind.replace(" | None", "")
     if base in ("int", "float") and isinstance(value, str):
