@@ -59,12 +59,15 @@ def main():
         G = trainer.sample_generator()
         was_training = G.training
         G.eval()
-        fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
-        G.train(was_training)
+        # FID: a conditional G drawn for the reference images' classes (their mix), as `evaluate` does
+        mix = evaluator.class_mix(trainer.cfg.num_classes) if args.judge_labels in (None, cfg.labels) else None
+        fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device, labels=mix)
         m = evaluator(fake, seed=0, metrics=["fid", "classes"])
-        if trainer.cfg.conditional:  # is each sample the class it was drawn for? (sample() draws classes in turn)
+        if trainer.cfg.conditional:  # is each sample the class it was drawn for? every class in turn, equally
+            fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
             drawn = torch.arange(args.n) % trainer.cfg.num_classes  # resolved from the data
             m["label_accuracy"] = (evaluator.judge.embed(fake).logits.argmax(1) == drawn).double().mean().item()
+        G.train(was_training)
         point = {"train_seconds": round(clock["train"], 1), "images": clock.get("images", 0),
                  "step": trainer.state.step,
                  "epoch": round(trainer.state.step * cfg.batch_size / len(trainer.data), 2),

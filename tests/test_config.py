@@ -108,3 +108,15 @@ def test_an_empty_setting_turns_a_text_option_off_and_is_refused_for_numbers():
     assert build_config("folder32").augment and folder.augment == ""
     with pytest.raises(ConfigError, match="lr_g must not be empty"):
         build_config("folder32", overrides=dict([parse_assignment("lr_g=")]))
+
+
+def test_aux_classifier_needs_a_general_arch_and_d_then_g_when_conditional():
+    with pytest.raises(ConfigError, match="aux_classifier works with arch"):
+        build_config("default", overrides={"aux_classifier": 1.0})  # conditional, but the tutorial-size nets
+    with pytest.raises(ConfigError, match="aux_classifier works with arch"):
+        build_config("folder32", overrides={"aux_classifier": 1.0, "conditional": True, "labels": "folders",
+                                            "step": "joint"})
+    with pytest.raises(ConfigError, match="aux_classifier"):
+        build_config("folder32", overrides={"aux_classifier": -1.0})
+    # an unconditional run of a preset that carries a class weight has no classes to learn: no head, no loss
+    assert build_config("folder64", overrides={"aux_classifier": 1.0}).conditional is False

@@ -220,3 +220,38 @@ def test_evaluate_scores_an_unconditional_folder_run_with_a_labelled_judge(tmp_p
     a, b = json.loads((tmp_path / "a.json").read_text()), json.loads((tmp_path / "b.json").read_text())
     assert a["judge_kind"] == "contrastive" and a["classes_covered"] is None
     assert b["judge_kind"] == "classifier" and b["judge_accuracy"] >= 0.75 and 1 <= b["classes_covered"] <= 2
+
+
+def test_a_conditional_run_is_scored_with_the_real_class_mix(tmp_path):
+    """A folder whose classes are 3:1 (emoji: 60% people) is scored against fakes drawn 3:1, not 1:1."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ganforge.cli import cli
+    from ganforge.generate import load_generator
+    from ganforge.metrics import Evaluator
+    from ganforge.nets.sampling import sample
+
+    for label, colour, count in (("red", (220, 20, 20), 60), ("blue", (20, 20, 220), 20)):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(count):
+            image = np.zeros((32, 32, 3), np.uint8)
+            image[:] = colour
+            image[(i * 3) % 28:(i * 3) % 28 + 4] = 255
+            Image.fromarray(image).save(tmp_path / "data" / label / f"{i}.png")
+    dataset, run = f"folder:{tmp_path / 'data'}", tmp_path / "run"
+    args = ["train", "--preset", "folder32", "--dataset", dataset, "--set", "labels=folders", "--set",
+            "conditional=true", "--max-steps", "2", "--batch-size", "16", "--set", "tensorboard=false", "--out",
+            str(run), "--no-progress"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    evaluator = Evaluator(dataset, None, 80, image_shape=(3, 32, 32), labels="folders", echo=lambda line: None)
+    mix = evaluator.class_mix(2)
+    assert torch.bincount(mix).tolist() == [20, 60]  # blue, red: all 80 real images, sorted class names
+    assert evaluator.class_mix(1) is None  # a generator of fewer classes than the judge: no mix to draw
+    G = load_generator(run)[0]
+    drawn = sample(G, 128, 80, 0, labels=mix)
+    assert not torch.equal(drawn, sample(G, 128, 80, 0))  # the classes asked for reach G
+    out = tmp_path / "m.json"
+    assert CliRunner().invoke(cli, ["evaluate", str(run), "--n", "80", "--json", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["drawn_for"] == "the real images' classes"

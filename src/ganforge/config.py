@@ -62,7 +62,7 @@ class Config:
     r2: float = 0.0  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1)
     gp: float = 10.0  # WGAN-GP's lambda (used by loss wgan-gp only)
     penalty_every: int = 1  # apply the penalties every k steps, weighted by k (lazy; StyleGAN2 uses 16)
-    aux_classifier: float = 0.0  # >0: AC-GAN class loss weight (D classifies reals, G's fakes must pass; arch dcgan|resnet)
+    aux_classifier: float = 0.0  # >0: AC-GAN class loss weight in conditional runs (arch dcgan|resnet, d_then_g)
     augment: str = ""  # DiffAugment policy for every image D sees, e.g. color,translation,cutout ("" off)
     step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)
     lr_g: float = 8e-4
@@ -260,14 +260,12 @@ def validate(cfg: Config) -> None:
 
 
 def _check_aux_classifier(cfg: Config) -> None:
-    if not cfg.aux_classifier:
+    # A preset may carry a weight for when it is run conditionally; an unconditional run has no classes to learn.
+    if not (cfg.aux_classifier and cfg.conditional):
         return
-    if not cfg.conditional:
-        raise ConfigError("aux_classifier needs class labels to learn: set conditional=true (and labels=... for a "
-                          "folder), or aux_classifier=0")
     if cfg.arch not in GENERAL_ARCHS or cfg.step != "d_then_g":
         raise ConfigError(f"aux_classifier works with arch {' or '.join(GENERAL_ARCHS)} and step d_then_g; "
-                          f"this run has arch {cfg.arch}, step {cfg.step}")
+                          f"this run has arch {cfg.arch}, step {cfg.step} (or set aux_classifier=0)")
 
 
 def net_mismatch(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:

@@ -1,7 +1,7 @@
 """`ganforge evaluate`: score a run's generator with the metrics layer, and say it in words.
 
 Reads the run folder only (the generator and its config); the numbers come from
-ganforge.metrics.evaluate_images, the same function training and the calibration script use.
+ganforge.metrics.Evaluator, as in training and in the calibration script.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .fileio import atomic_write
 from .generate import load_generator, sample
-from .metrics import evaluate_images
+from .metrics import Evaluator
 from .metrics.calibration import ROWS, reference_rows
 
 SHOWN_REFERENCES = ("real", "noise-0.1", "noise-0.3", "single-image")
@@ -33,11 +33,16 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     labels: for a folder run, the labels its judge learns (default: the run's own, if any), so an
     unconditional run can be scored by a judge that knows the folder's classes."""
     G, cfg = load_generator(run_dir, device)
-    images = sample(G, cfg.latent_dim, n, seed, device=device)
-    conditional = {"drawn_for": "each class in turn"} if cfg.conditional else {}
-    metrics = {"run": str(run_dir), **conditional} | evaluate_images(
-        images, cfg.dataset, cfg.data_dir, n, seed, device=device, inception_weights=inception_weights,
-        labels=cfg.labels if labels is None else labels, background=cfg.background, echo=echo)
+    judge_labels = cfg.labels if labels is None else labels
+    evaluator = Evaluator(cfg.dataset, cfg.data_dir, n, image_shape=cfg.image_shape, device=device,
+                          inception_weights=inception_weights, labels=judge_labels, background=cfg.background,
+                          echo=echo)
+    # A conditional G is drawn for the classes of the real images it is compared with, when the judge
+    # knows the run's own classes; else for each class in turn.
+    drawn = evaluator.class_mix(getattr(G, "num_classes", 0)) if judge_labels == cfg.labels else None
+    images = sample(G, cfg.latent_dim, n, seed, device=device, labels=drawn)
+    conditional = {"drawn_for": "each class in turn" if drawn is None else "the real images' classes"}
+    metrics = {"run": str(run_dir), **(conditional if cfg.conditional else {})} | evaluator(images, seed)
     if json_out:
         atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
     return metrics

@@ -55,6 +55,15 @@ class Evaluator:
                                         **self.folder,
                                         echo=echo)
 
+    def class_mix(self, num_classes: int) -> torch.Tensor | None:
+        """The classes to draw a conditional G's N samples for: those of the N real images they are
+        compared with (a balanced draw would be scored against a skewed real mix); None when the
+        reference has no labels or other classes than the generator."""
+        labels = self.reference.labels
+        if labels is None or not num_classes or int(labels.max()) >= num_classes:
+            return None
+        return labels.clone()
+
     def __call__(self, fake: torch.Tensor, seed: int = 0, metrics=None) -> dict:
         """Metrics of the first N of `fake`, uint8 (>=N, C, H, W); `metrics` picks names from METRICS."""
         self._check(fake, metrics)

@@ -33,6 +33,8 @@ class Reference:
     dataset: str                  # where the real images come from: mnist for embedded-mnist
     shape: tuple[int, int, int]   # (C, H, W) of the real images
     real: Embedding               # N real held-out images
+    labels: torch.Tensor | None   # their classes (None for unlabelled data): a conditional G is drawn for
+    #                               these, so fakes and reals have the same class mix (emoji: 60% people)
     train_features: torch.Tensor  # (N_train, D)
     heldout_nn: torch.Tensor      # (min(N_heldout, MEMORISATION_N),)
     real_radii: torch.Tensor      # (N,)
@@ -53,7 +55,8 @@ def load_reference(judge: Judge, dataset: str, data_dir, n: int, *, image_shape=
         "heldout_nn": kth_nearest(heldout_features[:MEMORISATION_N], train_features),
         "real_radii": kth_nearest(real_embedding.features, real_embedding.features, K, skip_self=True),
     })
-    return Reference(real[0].name, real[0].shape, real_embedding, train_features, **distances)
+    labels = None if real[0].labels is None else real[0].labels[real[1]]
+    return Reference(real[0].name, real[0].shape, real_embedding, labels, train_features, **distances)
 
 
 def reference_images(dataset: str, data_dir, n: int, image_shape=None, labels: str = "",

@@ -31,12 +31,16 @@ def sample_labels(G: nn.Module, n: int, label: int | None = None) -> torch.Tenso
 
 @torch.no_grad()
 def sample(G: nn.Module, latent_dim: int, n: int, seed: int, batch_size: int = 500,
-           device: str | torch.device = "cpu", label: int | None = None) -> torch.Tensor:
+           device: str | torch.device = "cpu", label: int | None = None,
+           labels: torch.Tensor | None = None) -> torch.Tensor:
     """n images as uint8 (n, C, H, W), from noise drawn with `seed` (same seed, same images).
-    A conditional G draws every class in turn, or only `label`."""
+    A conditional G draws every class in turn, or only `label`, or the n given `labels`."""
     if n < 1:
         raise ConfigError(f"--n {n}: ask for at least one image")
-    labels = sample_labels(G, n, label)
+    if labels is None:
+        labels = sample_labels(G, n, label)
+    elif len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} samples")
     return render(G, seed_noise(seed, n, latent_dim), labels, batch_size, device)
 
 

@@ -35,7 +35,8 @@ class TrainingEval:
         G.eval()
         try:
             with private_rng(device=self.device):
-                images = sample(G, self.cfg.latent_dim, self.cfg.eval_n, EVAL_SEED, device=self.device)
+                labels = self.evaluator.class_mix(getattr(G, "num_classes", 0))  # the real images' classes
+                images = sample(G, self.cfg.latent_dim, self.cfg.eval_n, EVAL_SEED, device=self.device, labels=labels)
                 metrics = self.evaluator(images, seed=EVAL_SEED)
         finally:
             G.train(was_training)

@@ -240,6 +240,7 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, 
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
         fast = cpu_kernels.build_fast_joint(G, D)
     step = TrainStep(G, D, opt_g, opt_d, loss, cfg.latent_dim, cfg.step, noise_gen, accel=accel,
-                     fast_joint=fast, augment=augment, penalties=penalties, aux_weight=cfg.aux_classifier)
+                     fast_joint=fast, augment=augment, penalties=penalties,
+                     aux_weight=cfg.aux_classifier if cfg.conditional else 0.0)
     kernels = cpu_kernels.NAME if fast else "plain autograd"
     return step, f"{cfg.step}, {kernels}, {accel.describe()}"
