@@ -20,7 +20,8 @@ from test_cli import run_cli
 REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "docs" / "es" / "README.md"
 SMALL = {  # command -> options appended so it runs in seconds
-    "train": ["--set", "subset=256", "--epochs", "2", "--no-progress", "--set", "tensorboard=false"],
+    "train": ["--set", "subset=256", "--epochs", "2", "--no-progress", "--set", "tensorboard=false",
+              "--set", "eval_n=200"],
     "evaluate": ["--n", "200"],
     "serve": ["--port", "0"],
 }
