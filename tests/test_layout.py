@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ganforge"
 VIEWERS = ["ganforge.generate", "ganforge.evaluate", "ganforge.report", "ganforge.run", "ganforge.run.checkpoint",
            "ganforge.run.status", "ganforge.metrics", "ganforge.diagnose", "ganforge.walk", "ganforge.serve",
-           "ganforge.serve.app"]
+           "ganforge.serve.app", "ganforge.export", "ganforge.metrics.cas"]
 
 
 def module_name(path: Path) -> str:

@@ -191,8 +191,10 @@ def serve(runs_dir, host, port):
               "(else $GANFORGE_INCEPTION_WEIGHTS; skipped without).")
 @click.option("--labels", metavar="SPEC", help="Folder runs: the labels the judge learns (folders or csv:FILE:COLUMN), "
               "e.g. to score an unconditional run with a judge that knows the classes.  [default: the run's own]")
+@click.option("--cas", is_flag=True, help="Also the classification accuracy score: the judge's network trained on N "
+              "generated images, tested on real ones, next to it trained on N real images (conditional runs; cached).")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def evaluate(run_dir, n, seed, json_out, inception_weights, labels, device):
+def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, device):
     """Score a run's samples: FID, KID, classifier score, class coverage, precision/recall, memorisation.
 
     Features come from a judge network ganforge trains once per dataset (cached), never downloaded.
@@ -200,12 +202,55 @@ def evaluate(run_dir, n, seed, json_out, inception_weights, labels, device):
     \b
     ganforge evaluate runs/RUN
     ganforge evaluate runs/RUN --n 2000 --json metrics.json
+    ganforge evaluate runs/RUN --cas          (conditional runs: are the fakes useful training data?)
     """
     from .evaluate import evaluate_run, format_report
 
     metrics = evaluate_run(run_dir, n=n, seed=seed, device=device, json_out=json_out,
-                           inception_weights=inception_weights, labels=labels, echo=click.echo)
+                           inception_weights=inception_weights, labels=labels, cas=cas, echo=click.echo)
     click.echo(format_report(metrics))
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--onnx", "onnx_out", metavar="FILE.onnx", help="Write the generator as ONNX: inputs noise (and label), "
+              "output image in [-1, 1], any batch size; checked against PyTorch with onnxruntime.")
+@click.option("--dataset", "dataset_dir", metavar="DIR", help="Write a synthetic labelled dataset (conditional runs) "
+              "and its manifest.json into DIR (new or empty).")
+@click.option("--per-class", type=int, default=1000, metavar="N", help="With --dataset: images of each class.")
+@click.option("--format", "fmt", type=click.Choice(["idx", "npz", "folder"]), default="npz",
+              help="With --dataset: idx (MNIST's files, grayscale), npz (images, labels) or folder (one per class).")
+@click.option("--seed", type=int, default=0, metavar="N", help="With --dataset: the noise seed (as generate's --seed).")
+@click.option("--card", is_flag=False, flag_value="MODEL_CARD.md", metavar="[FILE]",
+              help="Write a model card (data and licence, recipe, metrics, intended use, limits).  "
+              "[default FILE: MODEL_CARD.md]")
+@click.option("--metrics", "metrics_file", metavar="FILE", help="With --card: the JSON of `ganforge evaluate --json`.")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+def export(run_dir, onnx_out, dataset_dir, per_class, fmt, seed, card, metrics_file, device):
+    """Take a trained generator elsewhere: ONNX, a synthetic labelled dataset, a model card.
+
+    \b
+    ganforge export runs/RUN --onnx generator.onnx
+    ganforge export runs/RUN --dataset synthetic/ --per-class 1000 --format idx
+    ganforge export runs/RUN --card MODEL_CARD.md --metrics metrics.json
+    """
+    if not (onnx_out or dataset_dir or card):
+        raise click.UsageError("say what to export: --onnx FILE, --dataset DIR and/or --card [FILE]")
+    from . import export as exporting
+    from .export.onnx_model import onnx_path
+
+    if onnx_out:
+        done = exporting.export_onnx(run_dir, onnx_path(onnx_out))
+        check = "not checked (pip install onnxruntime to check it)" if done["max_diff"] is None else \
+            f"onnxruntime matches PyTorch to {done['max_diff']:.1e} (batch 1, 64 and each class)"
+        click.echo(f"wrote {done['path']}: inputs {', '.join(done['inputs'])} -> image; {check}")
+    if dataset_dir:
+        manifest = exporting.export_dataset(run_dir, dataset_dir, per_class, fmt, seed, device)
+        click.echo(f"wrote {manifest['total']:,} images ({per_class:,} per class, seed {seed}) as {fmt} in "
+                   f"{dataset_dir}, with manifest.json")
+    if card:
+        exporting.write_card(run_dir, card, metrics_file)
+        click.echo(f"wrote {card}")
 
 
 @cli.group()

@@ -190,14 +190,15 @@ def _number(text: str):
 
 
 def build_config(preset: str | None = None, file: str | Path | None = None,
-                 overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults <- preset <- config file <- overrides, then validated."""
+                 overrides: dict[str, Any] | None = None, **fields: Any) -> Config:
+    """Defaults <- preset <- config file <- overrides and keyword fields (build_config("dcgan-mnist",
+    epochs=5) in a notebook), then validated."""
     values: dict[str, Any] = {}
     file_values = load_yaml_file(file) if file else {}
     preset = preset or file_values.get("preset") or "default"
     values.update(load_preset(preset))
     values.update(file_values)
-    values.update({k: v for k, v in (overrides or {}).items()})
+    values.update({**(overrides or {}), **fields})
     values["preset"] = preset
     return config_from_dict(values)
 

@@ -28,10 +28,11 @@ LINES = (  # key, label, format
 
 
 def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=None, inception_weights=None,
-                 labels: str | None = None, echo=print) -> dict:
+                 labels: str | None = None, cas: bool = False, echo=print) -> dict:
     """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given.
     labels: for a folder run, the labels its judge learns (default: the run's own, if any), so an
-    unconditional run can be scored by a judge that knows the folder's classes."""
+    unconditional run can be scored by a judge that knows the folder's classes.
+    cas: also the classification accuracy score of n generated images against n real (metrics/cas.py)."""
     G, cfg = load_generator(run_dir, device)
     judge_labels = cfg.labels if labels is None else labels
     evaluator = Evaluator(cfg.dataset, cfg.data_dir, n, image_shape=cfg.image_shape, device=device,
@@ -43,6 +44,11 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     images = sample(G, cfg.latent_dim, n, seed, device=device, labels=drawn)
     conditional = {"drawn_for": "each class in turn" if drawn is None else "the real images' classes"}
     metrics = {"run": str(run_dir), **(conditional if cfg.conditional else {})} | evaluator(images, seed)
+    if cas:
+        from .metrics.cas import classification_accuracy_score
+
+        metrics |= classification_accuracy_score(G, cfg.latent_dim, cfg.dataset, cfg.data_dir, n, seed, device=device,
+                                                 echo=echo)
     if json_out:
         atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
     return metrics
@@ -68,6 +74,7 @@ def format_report(metrics: dict) -> str:
     if metrics.get("class_hist") is not None:
         lines.append("class histogram       " + " ".join(f"{i}:{share:.1%}" for i, share in
                                                           enumerate(metrics["class_hist"])))
+    lines += _cas_lines(metrics)
     lines += [""] + _reference_notes(metrics, judge_info, rows, shown)
     lines.append("memorisation ratio: about 1 for new real images; below 1, samples sit closer to the training "
                  "set than new real images do (copying)")
@@ -75,6 +82,16 @@ def format_report(metrics: dict) -> str:
         lines.append(f"Inception FID (paper-comparable): {metrics['inception_fid']:.3f}")
     lines += metrics.get("notes", [])
     return "\n".join(lines)
+
+
+def _cas_lines(metrics: dict) -> list[str]:
+    if metrics.get("cas_fake_accuracy") is None:
+        return []
+    n = f"{metrics['cas_n']:,}"
+    return ["", f"classification accuracy score (CAS): the judge's network trained on {n} generated images only, "
+                f"tested on {metrics['cas_test']}",
+            f"  trained on {n} fakes: {metrics['cas_fake_accuracy']:.2%}   on {n} real: "
+            f"{metrics['cas_real_accuracy']:.2%}   ({metrics['cas_epochs']} epochs, seed {metrics['cas_seed']})"]
 
 
 def _reference_notes(metrics: dict, judge_info: dict, rows: dict, shown: list[str]) -> list[str]:

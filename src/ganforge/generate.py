@@ -64,3 +64,11 @@ def generate(run_dir: str | Path, n: int = 64, out: str | Path = "samples.png", 
     seed = secrets.randbelow(2**31) if seed is None else seed
     G, cfg = load_generator(run_dir, device)
     return write_samples(sample(G, cfg.latent_dim, n, seed, device=device, label=label), out), seed
+
+
+def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, label: int | None = None, nrow: int | None = None,
+                device: str = "cpu"):
+    """n new images from a run as one PIL grid (a notebook shows it inline): the images
+    `ganforge generate RUN --n N --seed S [--label K]` draws."""
+    G, cfg = load_generator(run_dir, device)
+    return grid_image(to_float(sample(G, cfg.latent_dim, n, seed, device=device, label=label)), nrow=nrow)

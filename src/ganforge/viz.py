@@ -40,16 +40,22 @@ def save_gif(frame_paths: list[Path], path: str | Path, ms_per_frame: int = 200)
 
 
 def save_loss_plot(records: list[dict], path: str | Path) -> bool:
-    """G and D loss and D's accuracy per epoch, from metrics.jsonl records."""
+    """G and D loss and D's accuracy per epoch, from metrics.jsonl records, as a PNG file."""
     if not records:
         return False
-    import matplotlib
+    fig = loss_figure(records)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    return True
 
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
+
+def loss_figure(records: list[dict]):
+    """The loss plot as a matplotlib Figure (a notebook shows it inline). Built without pyplot, so it
+    neither opens a window nor changes the backend a notebook has chosen."""
+    from matplotlib.figure import Figure
 
     epochs = [r["epoch"] for r in records]
-    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig = Figure(figsize=(7, 6))
+    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
     ax_loss.plot(epochs, [r["g_loss"] for r in records], marker=".", label="G loss")
     ax_loss.plot(epochs, [r["d_loss"] for r in records], marker=".", label="D loss")
     ax_loss.set_ylabel("loss (BCE)")
@@ -61,6 +67,4 @@ def save_loss_plot(records: list[dict], path: str | Path) -> bool:
     ax_acc.set_ylabel("accuracy")
     ax_acc.legend()
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
-    return True
+    return fig

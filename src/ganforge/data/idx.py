@@ -70,3 +70,12 @@ def _payload(dataset: str, path: Path, raw: bytes, offset: int, expected: int) -
             dataset, path, f"is corrupt (header promises {expected} data bytes, file holds {len(raw) - offset})"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=offset)
+
+
+def idx_bytes(images: np.ndarray | None = None, labels: np.ndarray | None = None) -> bytes:
+    """The IDX file of uint8 images (N, rows, cols) or of labels (N,) (0-255): what read_idx_images
+    and read_idx_labels read back, and torchvision's MNIST parser too (export writes these)."""
+    if images is not None:
+        count, rows, cols = images.shape
+        return struct.pack(">4I", IMAGES_MAGIC, count, rows, cols) + np.ascontiguousarray(images, np.uint8).tobytes()
+    return struct.pack(">2I", LABELS_MAGIC, len(labels)) + np.asarray(labels, np.uint8).tobytes()

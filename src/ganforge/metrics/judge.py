@@ -184,7 +184,7 @@ def train_judge(dataset: str, data_dir=None, *, seed: int = JUDGE_SEED, device: 
     path = judge_path(source, train.fingerprint, seed)
     estimate = epochs * len(train) / TRAIN_IMAGES_PER_SECOND
     echo(f"training the judge for {source} once (~{estimate:.0f} s on 2 CPU cores); cached in {path.parent}")
-    judge = _train_classifier(train, test, epochs, path, seed, device)
+    judge = train_classifier(train, test, epochs, path, seed, device)
     echo(f"judge for {source}: test accuracy {judge.accuracy:.2%}, trained in {judge.info['train_seconds']:.0f} s; "
          f"saved {path}")
     return judge
@@ -198,14 +198,14 @@ def train_folder_judge(data: ImageData, path: Path, seed: int, device, echo) -> 
     epochs = max(1, min(FOLDER_MAX_EPOCHS, FOLDER_IMAGE_PASSES // len(fit)))
     echo(f"training the judge for {data.name} once ({epochs} epochs of {len(fit)} images, "
          f"{data.num_classes} classes); cached in {path.parent}")
-    judge = _train_classifier(fit, held, epochs, path, seed, device, data_fingerprint=data.fingerprint,
+    judge = train_classifier(fit, held, epochs, path, seed, device, data_fingerprint=data.fingerprint,
                               accuracy_on=f"{len(held)} held-out images of the folder", class_names=data.class_names)
     echo(f"judge for {data.name}: accuracy {judge.accuracy:.2%} on {len(held)} held-out images; saved {path}")
     return judge
 
 
-def _train_classifier(fit: ImageData, held: ImageData, epochs: int, path: Path, seed: int, device,
-                      **info_extra) -> Judge:
+def train_classifier(fit: ImageData, held: ImageData, epochs: int, path: Path, seed: int, device,
+                     **info_extra) -> Judge:
     """Fit a JudgeNet on `fit`, measure its accuracy on `held`, cache it under `path`."""
     start = time.perf_counter()
     # The judge's own seeded stream (init, shuffling, dropout); the caller's stream is left as it was.
@@ -216,7 +216,7 @@ def _train_classifier(fit: ImageData, held: ImageData, epochs: int, path: Path, 
     net.eval()
     info = dict(kind="classifier", dataset=fit.name, recipe=RECIPE, seed=seed, epochs=epochs,
                 data_fingerprint=fit.fingerprint, arch=net.arch, train_seconds=round(seconds, 1),
-                fingerprint=_weights_fingerprint(net)) | info_extra
+                fingerprint=weights_fingerprint(net)) | info_extra
     info["accuracy"] = _accuracy(Judge(net, info), held, device)
     cache.save_entry(path, net.state_dict(), info)
     return Judge(net.cpu(), info)
@@ -240,7 +240,7 @@ def train_contrastive_judge(data: ImageData, path: Path, seed: int, device, echo
     net.eval()
     info = dict(kind="contrastive", dataset=data.name, recipe=RECIPE, seed=seed, epochs=epochs,
                 data_fingerprint=data.fingerprint, arch=net.arch, accuracy=None, final_loss=round(loss, 4),
-                train_seconds=round(time.perf_counter() - start, 1), fingerprint=_weights_fingerprint(net))
+                train_seconds=round(time.perf_counter() - start, 1), fingerprint=weights_fingerprint(net))
     cache.save_entry(path, net.state_dict(), info)
     echo(f"judge for {data.name}: contrastive loss {loss:.3f} after {info['train_seconds']:.0f} s; saved {path}")
     return Judge(net.cpu(), info)
@@ -274,7 +274,7 @@ def _accuracy(judge: Judge, data: ImageData, device) -> float:
     return round((predicted == data.labels).double().mean().item(), 5)
 
 
-def _weights_fingerprint(net: nn.Module) -> str:
+def weights_fingerprint(net: nn.Module) -> str:
     digest = hashlib.sha1()
     for name, tensor in sorted(net.state_dict().items()):
         digest.update(name.encode())

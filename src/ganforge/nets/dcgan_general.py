@@ -135,8 +135,9 @@ class DCGANGenerator(nn.Module):
         self.to_image = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1)  # the last doubling
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_labels(self.num_classes, labels, len(z), "DCGANGenerator")
-        h = self.project(z).view(len(z), self.width, 4, 4)
+        n = z.shape[0]  # not len(z): an exported graph (ONNX) keeps the batch size symbolic
+        check_labels(self.num_classes, labels, n, "DCGANGenerator")
+        h = self.project(z).view(n, self.width, 4, 4)
         h = torch.relu(self.project_norm(h, labels))
         for block in self.blocks:
             h = block(h, labels)

@@ -86,8 +86,9 @@ class ResNetGenerator(nn.Module):
         self.to_image = nn.Conv2d(widths[-1], channels, 3, 1, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_labels(self.num_classes, labels, len(z), "ResNetGenerator")
-        h = self.project(z).view(len(z), -1, 4, 4)
+        n = z.shape[0]  # not len(z): an exported graph (ONNX) keeps the batch size symbolic
+        check_labels(self.num_classes, labels, n, "ResNetGenerator")
+        h = self.project(z).view(n, -1, 4, 4)
         for block in self.blocks:
             h = block(h, labels)
         return torch.tanh(self.to_image(torch.relu(self.out_norm(h))))
