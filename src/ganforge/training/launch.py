@@ -47,13 +47,14 @@ def launch(nproc: int, args: list[str]) -> int:
 
 
 def failure_code(failures: dict, nproc: int) -> int:
-    """The exit code for a failed group, after saying which rank a signal killed (if one did)."""
-    killed = [f for f in failures.values() if f.exitcode < 0 and -f.exitcode not in OWN_SIGNALS]
+    """The exit code for a failed group (failures: rank -> ProcessFailure), after saying which rank a
+    signal killed, if one did."""
+    killed = {rank: f for rank, f in failures.items() if f.exitcode < 0 and -f.exitcode not in OWN_SIGNALS}
     if killed:
-        first = min(killed, key=lambda f: f.timestamp)
-        raise DistributedError(f"rank {first.rank} of {nproc} (PID {first.pid}) was killed by {first.signal_name()}; "
-                               "the other ranks were stopped")
-    codes = [f.exitcode for f in sorted(failures.values(), key=lambda f: f.rank) if f.exitcode > 0]
+        rank = min(killed, key=lambda r: killed[r].timestamp)
+        raise DistributedError(f"rank {rank} of {nproc} (PID {killed[rank].pid}) was killed by "
+                               f"{killed[rank].signal_name()}; the other ranks were stopped")
+    codes = [failures[rank].exitcode for rank in sorted(failures) if failures[rank].exitcode > 0]
     return codes[0] if codes else 1  # rank 0's when it has one: the rank that says what happened
 
 
