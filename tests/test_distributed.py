@@ -1,9 +1,10 @@
 """Data-parallel training on torch.distributed (issue #13), on CPU with gloo: real torchrun
 workers, the tutorial networks at a sixteenth of their width, a few steps each.
 
-One torchrun job (tests/distributed_worker.py) trains four runs in one process group, and the
+One torchrun job (tests/distributed_worker.py) trains five runs in one process group, and the
 tests read what it left: a straight 2-process run, one stopped by Ctrl-C on rank 0 and resumed,
-and one of networks without batch statistics, compared with the same run in one process."""
+one of networks without batch statistics, compared with the same run in one process, and one
+with a gradient penalty and augmentation."""
 
 import json
 import os
@@ -31,6 +32,8 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 STEPS = dict(NANO, ema=0.9, max_steps=6)  # 4 steps an epoch (2 x 16 images a step): 6 steps cross an epoch end
 PLAIN = dict(STEPS, d_dropout=0.0, epochs=2)  # with no BatchNorm (no_batchnorm): no batch statistics, no dropout
+# D's double backward (R1) under DDP, G's phase through the bare D, each rank's augmentation stream
+PENALISED = dict(NANO, step="d_then_g", r1=1.0, augment="color,translation", epochs=1)
 NANO_ARGS = ["--preset", "dcgan-mnist", "--dataset", "embedded-mnist", "--set", "subset=128", "--batch-size", "32",
              "--set", "g_width=16", "--set", "d_width=8", "--set", "n_fixed=16", "--set", "tensorboard=false",
              "--device", "cpu", "--seed", "7", "--no-progress"]
@@ -38,16 +41,18 @@ NANO_ARGS = ["--preset", "dcgan-mnist", "--dataset", "embedded-mnist", "--set", 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """The worker's four runs, in one torchrun job; returns its folder."""
+    """The worker's five runs, in one torchrun job; returns its folder."""
     root = tmp_path_factory.mktemp("distributed")
     jobs = [dict(name="straight", op="train", out=str(root / "straight"), overrides=STEPS),
             dict(name="part", op="train", out=str(root / "split"), overrides=STEPS, sigint_at=3),
             dict(name="resumed", op="resume", out=str(root / "split"), overrides={}),
-            dict(name="plain", op="train", out=str(root / "plain"), overrides=PLAIN, no_batchnorm=True)]
+            dict(name="plain", op="train", out=str(root / "plain"), overrides=PLAIN, no_batchnorm=True),
+            dict(name="penalised", op="train", out=str(root / "penalised"), overrides=PENALISED)]
     done = subprocess.run([*TORCHRUN, str(WORKER), str(root), json.dumps(jobs)], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("run folder: ") == 4, done.stdout  # rank 0 alone speaks
+    assert done.stdout.count("run folder: ") == 5, done.stdout  # rank 0 alone speaks
+    assert "UserWarning" not in done.stderr and "FutureWarning" not in done.stderr, done.stderr
     return root
 
 
@@ -95,7 +100,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(job, tmp_path, monke
 
 @pytest.mark.slow
 def test_ranks_hold_the_same_parameters_and_their_own_batchnorm_statistics(job):
-    for name in ("straight", "part", "resumed", "plain"):
+    for name in ("straight", "part", "resumed", "plain", "penalised"):
         rank0, rank1 = rank_states(job, name)
         assert rank0["step"] == rank1["step"] and rank0["reason"] == rank1["reason"]
         for net in ("G", "D"):

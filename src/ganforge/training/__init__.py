@@ -135,5 +135,6 @@ def fit(trainer: Trainer) -> str:
     try:
         return trainer.fit()
     except WriteError as err:
+        again = f" --nproc {trainer.world.world}" if trainer.world.world > 1 else ""
         raise WriteError(f"{err}; the run stopped, and what it wrote before is intact: once fixed, run "
-                         f"ganforge train --resume {trainer.run.root}") from None
+                         f"ganforge train --resume {trainer.run.root}{again}") from None

@@ -25,6 +25,7 @@ import datetime
 import inspect
 import os
 import signal
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -140,6 +141,9 @@ class World(Solo):
         self.sync_bn = cfg.batchnorm == "sync"
         if accel.device.type != "cuda":
             return accel
+        if self.local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"local rank {self.local_rank} has no GPU of its own ({torch.cuda.device_count()} visible); "
+                              "start at most one process per GPU on each machine, or use --device cpu")
         torch.cuda.set_device(self.local_rank)
         return dataclasses.replace(accel, device=torch.device("cuda", self.local_rank))
 
@@ -153,6 +157,9 @@ class World(Solo):
         no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in DDP_OPTIONS
                           else {"broadcast_buffers": False})  # torch >= 2.12 renamed it; same meaning
         device_ids = [net_device(net).index] if net_device(net).type == "cuda" else None
+        # A gradient penalty's double backward can give a 1-input-channel conv's weight gradient other
+        # strides than DDP's bucket (they differ only in the size-1 dimension): a copy, not an error.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         return nn.parallel.DistributedDataParallel(net, device_ids=device_ids, **no_buffer_sync)
 
     def seed_rank(self, seed: int, device) -> torch.Generator | None:
@@ -199,7 +206,8 @@ class World(Solo):
     def restore(self, trainer, saved: dict) -> None:
         from .state import restore_rank
 
-        restore_rank(trainer, saved["ranks"][self.rank])
+        if "ranks" in saved:  # a single-process checkpoint (world of one) holds rank 0's alone, at its top level
+            restore_rank(trainer, saved["ranks"][self.rank])
         self.failures.saved_at = (trainer.state.epoch, trainer.state.step)
 
     def describe(self) -> str:
