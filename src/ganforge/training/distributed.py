@@ -200,8 +200,14 @@ class World(Solo):
 
         parts = [None] * self.world if self.is_main else None
         dist.gather_object(rank_state(trainer), parts, dst=0)
-        self.first(lambda: write(ranks=parts))
-        self.failures.saved_at = (trainer.state.epoch, trainer.state.step)
+        where = (trainer.state.epoch, trainer.state.step)
+
+        def written():
+            write(ranks=parts)
+            self.failures.saved_at = where  # on disk now, even if a rank dies before hearing of it
+
+        self.first(written)
+        self.failures.saved_at = where
 
     def restore(self, trainer, saved: dict) -> None:
         from .state import restore_rank
