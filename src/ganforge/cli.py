@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -16,11 +17,18 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except GanforgeError as err:
-            click.echo(f"error: {err}", err=True)
+            if _rank0() or getattr(err, "loud", False):  # rank 0 speaks for a distributed run
+                click.echo(f"error: {err}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
-            click.echo("aborted (the last complete checkpoint is kept)", err=True)
+            if _rank0():
+                click.echo("aborted (the last complete checkpoint is kept)", err=True)
             ctx.exit(130)
+
+
+def _rank0() -> bool:
+    """False in the workers torchrun (or --nproc) starts, but rank 0's."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -61,11 +69,13 @@ def _overrides(options: dict, sets: tuple[str, ...]) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config field; repeatable.")
 @click.option("--out", metavar="DIR", help="Run folder.  [default: runs/DATE_DATASET_ARCH]")
 @click.option("--resume", metavar="RUN_DIR", help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1, metavar="N",
+              help="Processes on this machine (DDP; batch_size is the global batch); see README for torchrun.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config, parameter counts and FLOPs, and exit.")
 @click.option("--list-presets", is_flag=True, help="List the presets and exit.")
 def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, device, max_steps, sets, out,
-          resume, progress, dry_run, list_presets):
+          resume, nproc, progress, dry_run, list_presets):
     """Train a GAN; writes samples, metrics, TensorBoard logs and checkpoints to a run folder.
 
     \b
@@ -73,6 +83,8 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
     ganforge train --preset dcgan-mnist --dataset mnist --epochs 50
     ganforge train --config my.yaml --set lr_g=2e-4 --set batch_size=128
     ganforge train --resume runs/2026-11-22_mnist_dcgan28
+    ganforge train --nproc 2 --batch-size 128          # two processes, 64 images each a step
+    torchrun --nproc_per_node 2 -m ganforge train      # the same, started by torchrun
     """
     import yaml
 
@@ -90,11 +102,14 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
             raise click.UsageError("--config cannot be used with --resume: a run keeps its own config")
         if preset:
             overrides["preset"] = preset
-        if dry_run:
+        if dry_run or nproc > 1:
             from .run import open_run
 
-            click.echo(yaml.safe_dump(training.resume_config(open_run(resume), overrides).to_dict(), sort_keys=False))
-            return
+            cfg = training.resume_config(open_run(resume), overrides)
+            if dry_run:
+                click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+                return
+            _start_workers(cfg, nproc)
         result = training.resume(resume, overrides, progress=progress, echo=click.echo)
     else:
         cfg = config_mod.build_config(preset, config_file, overrides)
@@ -107,13 +122,38 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
                 cfg = load_training_data(cfg)[1]
             click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False) + summary(cfg))
             return
+        if nproc > 1:
+            _start_workers(cfg, nproc)
         result = training.train(cfg, out=out, progress=progress, echo=click.echo)
+    say = click.echo if _rank0() else (lambda *args: None)
     if result.reason in ("interrupted", "max_steps"):
-        click.echo(f"stopped ({result.reason}); checkpoint saved. Resume with: ganforge train --resume {result.run.root}")
+        world = int(os.environ.get("WORLD_SIZE", "1"))  # a distributed run resumes with as many processes
+        again = f" --nproc {world}" if world > 1 else ""
+        say(f"stopped ({result.reason}); checkpoint saved. Resume with: ganforge train --resume {result.run.root}{again}")
         if result.reason == "interrupted":
             sys.exit(130)
     else:
-        click.echo(f"done. Run folder: {result.run.root}  (try: ganforge generate {result.run.root} --out grid.png)")
+        say(f"done. Run folder: {result.run.root}  (try: ganforge generate {result.run.root} --out grid.png)")
+
+
+def _start_workers(cfg, nproc: int) -> None:
+    """Run this same command (without --nproc) in `nproc` workers (training/launch.py) and exit
+    with their code; first refuse here, once, what every worker would refuse."""
+    from .training.distributed import check_split, launched
+    from .training.launch import launch
+
+    if launched():
+        raise click.UsageError("--nproc starts its own workers; under torchrun, leave it out")
+    check_split(cfg, nproc)
+    params = click.get_current_context().params
+    flags = {"config_file": "--config", "sets": "--set"}
+    args = ["train"]
+    for name, value in params.items():
+        if name in ("nproc", "dry_run", "list_presets", "progress") or value in (None, ()):
+            continue
+        for item in value if name == "sets" else [value]:
+            args += [flags.get(name, "--" + name.replace("_", "-")), str(item)]
+    sys.exit(launch(nproc, args + ["--progress" if params["progress"] else "--no-progress"]))
 
 
 @cli.command()

@@ -34,6 +34,7 @@ class Config:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     compile: str = "auto"  # torch.compile the step: auto (on for CUDA) | on | off
+    batchnorm: str = "rank"  # more than one process: rank (each normalises its own share) | sync (SyncBatchNorm, CUDA)
     # data
     dataset: str = "embedded-mnist"  # embedded-mnist | mnist | fashion-mnist | cifar10 | folder:PATH
     data_dir: str | None = None  # None: $GANFORGE_DATA, then the user cache, then download
@@ -96,6 +97,7 @@ CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
+    "batchnorm": ("rank", "sync"),
     "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
     "init": ("keras", "torch", "dcgan"),
     "loss": ("bce", "ns", "minimax", "hinge", "lsgan", "wgan-gp", "rpgan"),

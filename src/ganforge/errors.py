@@ -41,6 +41,10 @@ class WriteError(GanforgeError, OSError):
     before is intact. Also an OSError, so code that handles OSError keeps doing so."""
 
 
+class DistributedError(GanforgeError):
+    """A distributed run stopped because one of its ranks did (training/failures.py says which, and why)."""
+
+
 class RequestError(GanforgeError):
     """A web page request that cannot be served as asked (`ganforge serve`); `status` is its HTTP status."""
 

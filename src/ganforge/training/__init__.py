@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..fileio import write_error
 from ..run import RunDir, new_run_dir, open_run
 from ..run import checkpoint as ckpt
 from .callbacks import Callback, Hooks  # noqa: F401  (Hooks: part of the API, see the docstring)
+from .distributed import session
 from .loop import Trainer
 
 # What may change when a run continues; everything else is fixed by its checkpoint.
@@ -34,21 +36,31 @@ class TrainResult:
 def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "runs",
           callbacks: list[Callback] = (), progress: bool = True, echo=print) -> TrainResult:
     """Train a new run into `out` (default: a new dated folder under runs_root). `callbacks` are
-    called besides the run folder's own writers (training/callbacks)."""
+    called besides the run folder's own writers (training/callbacks). Under torchrun, each rank
+    calls this; rank 0 alone makes the folder, holds its lock and writes (distributed.py)."""
+    with session() as world, ExitStack() as held:
+        echo = world.echo(echo)
+        run = world.first(lambda: start_run(cfg, out, runs_root, held, echo))
+        world.note_run(run.root)
+        trainer = Trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
+        reason = fit(trainer)
+    return TrainResult(run, reason, trainer.history)
+
+
+def start_run(cfg: Config, out, runs_root, held: ExitStack, echo) -> RunDir:
+    """A new run's folder, made, locked (until `held` closes) and checked to hold no run yet."""
     run = RunDir(Path(out)) if out else new_run_dir(cfg, runs_root)
     try:
         run.root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise write_error(run.root, err) from None
-    with run.writing():
-        if run.has_checkpoint():
-            raise CheckpointError(f"{run.root} already holds a run; resume it with --resume {run.root} or choose another --out")
-        echo(f"run folder: {run.root}")
-        run.remove_temp_files()
-        run.restore_records(0, echo=echo)  # records of an earlier try that never reached a checkpoint
-        trainer = Trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo)
-        reason = fit(trainer)
-    return TrainResult(run, reason, trainer.history)
+    held.enter_context(run.writing())
+    if run.has_checkpoint():
+        raise CheckpointError(f"{run.root} already holds a run; resume it with --resume {run.root} or choose another --out")
+    echo(f"run folder: {run.root}")
+    run.remove_temp_files()
+    run.restore_records(0, echo=echo)  # records of an earlier try that never reached a checkpoint
+    return run
 
 
 def resume_config(run: RunDir, overrides: dict[str, Any] | None = None) -> Config:
@@ -66,21 +78,38 @@ def resume_config(run: RunDir, overrides: dict[str, Any] | None = None) -> Confi
 def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None, callbacks: list[Callback] = (),
            progress: bool = True, echo=print) -> TrainResult:
     """Continue a run from its newest readable checkpoint; a run killed before its first checkpoint
-    starts again from its config."""
-    run = open_run(run_dir)
-    cfg = resume_config(run, overrides)
-    with run.writing():
-        run.remove_temp_files()
-        saved = resume_checkpoint(run, cfg, echo)
-        trainer = Trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo)
+    starts again from its config. Under torchrun, rank 0 reads the run and hands it to every rank."""
+    with session() as world, ExitStack() as held:
+        echo = world.echo(echo)
+        run, cfg, saved = world.first(lambda: reopen_run(run_dir, overrides, held, world.world, echo))
+        world.note_run(run.root)
+        trainer = Trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
         if saved is None:
-            run.restore_records(0, echo=echo)
+            world.first(lambda: run.restore_records(0, echo=echo))
             echo(f"run folder: {run.root} (no checkpoint yet: starting it from the beginning)")
         else:
             trainer.load(saved)
             echo(f"run folder: {run.root} (resuming after epoch {trainer.state.epoch}, step {trainer.state.step})")
         reason = fit(trainer)
     return TrainResult(run, reason, trainer.history)
+
+
+def reopen_run(run_dir, overrides, held: ExitStack, processes: int, echo) -> tuple[RunDir, Config, dict | None]:
+    """The run, its config and its newest checkpoint (None if none yet), locked until `held` closes.
+    A checkpoint holds each rank's own streams, so it resumes only with as many processes."""
+    run = open_run(run_dir)
+    cfg = resume_config(run, overrides)
+    held.enter_context(run.writing())
+    run.remove_temp_files()
+    saved = resume_checkpoint(run, cfg, echo)
+    trained_by = 1 if saved is None else saved.get("world_size", 1)
+    if trained_by != processes:
+        how = "one process (ganforge train --resume RUN)" if trained_by == 1 else \
+            f"{trained_by} processes (ganforge train --resume RUN --nproc {trained_by}, or torchrun with {trained_by} in all)"
+        raise CheckpointError(f"{run.root} was trained by {trained_by} process{'es' if trained_by > 1 else ''} and "
+                              f"this is {processes}; resume it with {how}: its checkpoint holds each process's own "
+                              "random streams and BatchNorm statistics")
+    return run, cfg, saved
 
 
 def resume_checkpoint(run: RunDir, cfg: Config, echo) -> dict | None:
@@ -106,5 +135,6 @@ def fit(trainer: Trainer) -> str:
     try:
         return trainer.fit()
     except WriteError as err:
+        again = f" --nproc {trainer.world.world}" if trainer.world.world > 1 else ""
         raise WriteError(f"{err}; the run stopped, and what it wrote before is intact: once fixed, run "
-                         f"ganforge train --resume {trainer.run.root}") from None
+                         f"ganforge train --resume {trainer.run.root}{again}") from None

@@ -30,6 +30,7 @@ from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
 from . import accel as accel_setup
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
+from .distributed import SOLO
 from .ema import EMA
 from .state import TrainState, checkpoint_state, restore_state
 from .step import make_step
@@ -76,7 +77,8 @@ def stop_on_ctrl_c(trainer):
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
-        tqdm.write("Ctrl-C: finishing this step, then saving a checkpoint (press again to abort)", file=sys.stderr)
+        if trainer.world.is_main:
+            tqdm.write("Ctrl-C: finishing this step, then saving a checkpoint (press again to abort)", file=sys.stderr)
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
@@ -91,41 +93,45 @@ def stop_on_ctrl_c(trainer):
 
 class Trainer:
     """callbacks: added to the run folder's own writers (callbacks/). Set stop_requested to stop
-    after the current step, with a checkpoint, as Ctrl-C does."""
+    after the current step, with a checkpoint, as Ctrl-C does. world: this process's rank of a
+    distributed run (distributed.py); rank 0 alone samples, evaluates, keeps the EMA and writes."""
 
-    def __init__(self, cfg: Config, run: RunDir, callbacks=(), progress: bool = True, echo=print):
-        self.run, self.progress, self.echo = run, progress, echo
-        self.accel = accel_setup.setup(cfg)  # device, precision, compile, memory format: accel.py
+    def __init__(self, cfg: Config, run: RunDir, callbacks=(), progress: bool = True, echo=print, world=SOLO):
+        self.run, self.progress, self.echo, self.world = run, progress and world.is_main, echo, world
+        # device, precision, compile, memory format (accel.py); under DDP, this rank's device
+        self.accel = world.configure(cfg, accel_setup.setup(cfg))
         accel_setup.configure_process(self.accel)
         self.device = self.accel.device
-        # ---- data: one uint8 tensor on the device; batches are index gathers
+        # ---- data: one uint8 tensor on the device; batches are index gathers (this rank's share of each)
         self.data, cfg = load_training_data(cfg)
         self.cfg = cfg
         self.images = self.data.images.to(self.device)
         self.labels = self.data.labels.to(self.device) if cfg.conditional else None
-        self.batches = batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last)
+        self.batches = world.shares(batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last))
         if not self.batches:
             raise DataError(f"{cfg.dataset} has {len(self.data)} images, fewer than one batch of {cfg.batch_size} "
                             "with drop_last; lower batch_size or set drop_last=false")
-        self.epoch_images = sum(end - start for start, end in self.batches)
+        self.epoch_images = sum(end - start for start, end in self.batches) * world.world
         # ---- networks, step and random streams (each stream seeded on its own: seeding.py)
         torch.manual_seed(cfg.seed)  # the global stream drives dropout
-        self.G, self.D = (self.accel.prepare(net) for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
+        self.G, self.D = (world.prepare(self.accel.prepare(net))
+                          for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
         self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
+        self.rank_gen = world.seed_rank(cfg.seed, self.device) or self.noise_gen  # augmentation, penalties
         fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
         self.fixed_noise = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=fixed_gen).to(self.device)
         # a conditional grid shows every class in turn: one class per column when n_fixed is K x K
         self.fixed_labels = balanced_labels(cfg.n_fixed, cfg.num_classes, self.device) if cfg.conditional else None
-        self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
-        self.step, self.step_path = make_step(cfg, self.G, self.D, self.accel, self.noise_gen)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema and world.is_main else None
+        self.step, self.step_path = make_step(cfg, self.G, self.D, self.accel, self.noise_gen, world, self.rank_gen)
         # ---- what the epoch record measures besides the step's stats
         self.health = Health(self.data.images)
         self.evaluation = None
-        if cfg.eval_every:
+        if cfg.eval_every and world.is_main:
             from .evaluation import TrainingEval  # loads the metrics stack only when asked for
 
             self.evaluation = TrainingEval(cfg, self.device, echo)
-        self.callbacks = run_folder_callbacks(cfg) + list(callbacks)
+        self.callbacks = run_folder_callbacks(cfg) + list(callbacks) if world.is_main else []
         self.step_hooks = [c.on_step for c in self.callbacks if overrides(c, "on_step")]
         self.state, self.history, self.findings = TrainState(), [], []  # findings: diagnosis.jsonl's lines
         self.stop_requested = False
@@ -133,12 +139,20 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
-        ckpt.save_checkpoint(self.run.checkpoint, checkpoint_state(self), previous=self.run.previous_checkpoint)
+        self.world.save(self, self.write)  # under DDP: every rank's own state, written once by rank 0
+
+    def write(self, ranks: list[dict] | None = None) -> None:
+        state = checkpoint_state(self)
+        if ranks is not None:
+            state.update(world_size=self.world.world, ranks=ranks)
+        ckpt.save_checkpoint(self.run.checkpoint, state, previous=self.run.previous_checkpoint)
         ckpt.save_generator(self.run.generator, self.sample_generator(), self.cfg.to_dict())
 
     def load(self, saved: dict) -> None:
         restore_state(self, saved)
-        self.history, self.findings = self.run.restore_records(self.state.epoch, saved.get("records"), self.echo)
+        self.world.restore(self, saved)
+        if self.world.is_main:
+            self.history, self.findings = self.run.restore_records(self.state.epoch, saved.get("records"), self.echo)
 
     # ---- sampling ----------------------------------------------------------------------------
     def sample_generator(self) -> torch.nn.Module:
@@ -166,7 +180,8 @@ class Trainer:
         """Train until cfg.epochs (or max_steps, or Ctrl-C). Returns why it stopped:
         'done', 'max_steps' or 'interrupted'; raises TrainingDiverged on NaN/Inf."""
         cfg, state = self.cfg, self.state
-        save_config(cfg, self.run.config)
+        if self.world.is_main:
+            save_config(cfg, self.run.config)
         self.echo(f"step: {self.step_path}")
         start = RunStart(cfg, self.run, state.epoch, state.step, self.step_path)
         for c in self.callbacks:
@@ -211,31 +226,48 @@ class Trainer:
                 event = StepEnd(epoch + 1, state.batch, state.step, end - start, step_seconds, stats)
                 for hook in self.step_hooks:
                     hook(event)
-            # ---- a stop inside the epoch: save exactly here
-            if self.stop_requested or (cfg.max_steps and state.step >= cfg.max_steps):
+            # ---- a stop inside the epoch: save exactly here (every rank after the same step)
+            stop = self.world.stop(self.stop_requested)
+            if stop or (cfg.max_steps and state.step >= cfg.max_steps):
                 if state.batch < len(self.batches):
                     state.seconds_in_epoch += time.perf_counter() - started
                     bar.close()
                     self.save()
-                    return "interrupted" if self.stop_requested else "max_steps"
+                    return "interrupted" if stop else "max_steps"
         bar.close()
         state.seconds_in_epoch += time.perf_counter() - started
         self.end_epoch(epoch)
-        if self.stop_requested:
+        if self.world.stop(self.stop_requested):
             return "interrupted"
         return "max_steps" if cfg.max_steps and state.step >= cfg.max_steps else "epoch"
 
     def end_epoch(self, epoch: int) -> None:
         state = self.state
-        # ---- the step's stats, averaged over the epoch; NaN/Inf ends the run here
-        means = (state.stats_sum / max(state.steps_in_epoch, 1)).tolist()
+        # ---- the step's stats, averaged over the epoch (and the ranks); NaN/Inf ends the run here
+        means = (self.world.total(state.stats_sum) / max(state.steps_in_epoch, 1)).tolist()
         if not all(math.isfinite(v) for v in means) or not self.weights_finite():
             bad = ", ".join(f"{k}={v:.3g}" for k, v in zip(STAT_NAMES, means) if not math.isfinite(v)) or "weights"
             self.finish("diverged")
             kept = f"epoch {state.epoch}" if state.epoch else "none yet"
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1} ({bad} became NaN/Inf); the last good "
                                    f"checkpoint ({kept}) is kept in {self.run.checkpoint}; lower lr_g/lr_d and resume or restart")
-        # ---- the epoch's record: each field named where it is measured
+        record, samples, findings = self.epoch_record(epoch, means) if self.world.is_main else (None, None, [])
+        state.epoch, state.batch, state.stats_sum = epoch + 1, 0, None
+        state.steps_in_epoch, state.seconds_in_epoch = 0, 0.0
+        if record is not None:
+            self.history.append(record)
+            self.findings += [finding_record(epoch + 1, finding) for finding in findings]
+            # ---- hand it on, then checkpoint
+            event = EpochEnd(self.cfg, self.run, record, self.history, samples, findings)
+            for c in self.callbacks:
+                c.on_epoch_end(event)
+        self.save()
+        if record is not None:
+            self.echo(format_record(record, self.cfg.epochs))
+
+    def epoch_record(self, epoch: int, means: list[float]) -> tuple[dict, torch.Tensor, list]:
+        """The epoch's record (each field named where it is measured), its samples and health findings."""
+        state = self.state
         record = {"epoch": epoch + 1, "step": state.step, **dict(zip(STAT_NAMES, means)),
                   "epoch_seconds": state.seconds_in_epoch,
                   "img_per_s": self.epoch_images / max(state.seconds_in_epoch, 1e-9),
@@ -247,16 +279,7 @@ class Trainer:
         record["warnings"], findings = self.health.check(self.history + [record])
         for finding in findings:
             self.echo(f"warning: {finding.message}")
-        state.epoch, state.batch, state.stats_sum = epoch + 1, 0, None
-        state.steps_in_epoch, state.seconds_in_epoch = 0, 0.0
-        self.history.append(record)
-        self.findings += [finding_record(epoch + 1, finding) for finding in findings]
-        # ---- hand it on, then checkpoint
-        event = EpochEnd(self.cfg, self.run, record, self.history, samples, findings)
-        for c in self.callbacks:
-            c.on_epoch_end(event)
-        self.save()
-        self.echo(format_record(record, self.cfg.epochs))
+        return record, samples, findings
 
     def weights_finite(self) -> bool:
         return all(torch.isfinite(p).all() for net in (self.G, self.D) for p in net.parameters())

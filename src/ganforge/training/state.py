@@ -54,3 +54,30 @@ def restore_state(trainer, saved: dict) -> None:
         torch.cuda.set_rng_state(saved["rng"]["cuda"], trainer.device)
     if saved["rng"]["noise"].device.type == "cpu" and trainer.noise_gen.device.type == "cpu":
         trainer.noise_gen.set_state(saved["rng"]["noise"])
+
+
+def rank_state(trainer) -> dict:
+    """What one rank of a distributed run holds on its own: its random streams, its sums of the
+    unfinished epoch's stats, and its BatchNorm statistics (and any other buffers)."""
+    rng = {"cpu": torch.get_rng_state(), "noise": trainer.noise_gen.get_state(), "rank": trainer.rank_gen.get_state()}
+    if trainer.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(trainer.device)
+    sums = trainer.state.stats_sum
+    return {"rng": rng, "stats_sum": None if sums is None else sums.cpu(),
+            "G_buffers": {k: v.cpu() for k, v in trainer.G.named_buffers()},
+            "D_buffers": {k: v.cpu() for k, v in trainer.D.named_buffers()}}
+
+
+def restore_rank(trainer, part: dict) -> None:
+    """Put this rank's own state back (rank_state's output), after restore_state put rank 0's."""
+    for net, buffers in ((trainer.G, part["G_buffers"]), (trainer.D, part["D_buffers"])):
+        for name, buffer in net.named_buffers():
+            buffer.copy_(buffers[name])
+    sums = part["stats_sum"]
+    trainer.state.stats_sum = None if sums is None else sums.to(trainer.device)
+    torch.set_rng_state(part["rng"]["cpu"])
+    if "cuda" in part["rng"] and trainer.device.type == "cuda":
+        torch.cuda.set_rng_state(part["rng"]["cuda"], trainer.device)
+    for gen, key in ((trainer.noise_gen, "noise"), (trainer.rank_gen, "rank")):
+        if gen.device.type == "cpu":
+            gen.set_state(part["rng"][key])

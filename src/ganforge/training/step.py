@@ -27,6 +27,7 @@ from torch import nn
 from ..kernels import cpu as cpu_kernels
 from ..losses import get_loss, input_gradient_penalty, wgan_gradient_penalty
 from ..run.records import STAT_NAMES  # noqa: F401  (the order _stats returns)
+from .distributed import SOLO
 
 
 def _stats(g_loss, d_loss, real_logits, fake_logits) -> torch.Tensor:
@@ -85,15 +86,22 @@ class Penalties:
 class TrainStep:
     def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator,
                  accel=None, fast_joint=None, augment=None, penalties: Penalties | None = None,
-                 aux_weight: float = 0.0):
+                 aux_weight: float = 0.0, rank_gen: torch.Generator | None = None, rows: tuple[int, int] = (0, 1),
+                 d_for_g=None):
         self.opt_g, self.opt_d, self.loss = opt_g, opt_d, loss
         self.aux_weight = aux_weight  # AC-GAN's class loss weight; 0: none
         self.latent_dim, self.noise_gen = latent_dim, noise_gen
+        # Data-parallel runs (distributed.py): the noise of a step is the global batch's, drawn alike on
+        # every rank, which keeps its own rows (rank, world); penalties draw from the rank's own stream.
+        self.rank_gen, self.rows = rank_gen or noise_gen, rows
         self.augment = augment  # DiffAugment: applied to every image D sees, real or fake
         self.penalties = penalties or Penalties()
         self.count = 0  # steps taken (the Trainer restores it on resume): when lazy penalties are due
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
         self.G, self.D = _Run(G, accel), _Run(D, accel)
+        # G's phase needs only G's gradients, so D runs there as the bare module: under DDP, its
+        # forward then sets up no gradient reduction, and backward(inputs=G's) gives D none to reduce.
+        self.D_for_g = self.D if d_for_g is None else _Run(d_for_g, accel)
         # Scoring real and fake in one D call is the same maths only when D has no batch statistics.
         self.score_together = not _has_batch_stats(D)
         if fast_joint is not None and order != "joint":
@@ -109,20 +117,24 @@ class TrainStep:
         return stats
 
     def noise(self, n: int, device) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=device, generator=self.noise_gen)
+        rank, world = self.rows
+        z = torch.randn(n * world, self.latent_dim, device=device, generator=self.noise_gen)
+        return z[rank * n:(rank + 1) * n]
 
     def fake(self, labels, n: int, device):
         z = self.noise(n, device)
         return self.G(z) if labels is None else self.G(z, labels)
 
-    def d(self, x, labels, augment: bool = True, classes: bool = False):
-        """D's logits (N,) of x, augmented as D always sees images; with classes, also its class logits."""
+    def d(self, x, labels, augment: bool = True, classes: bool = False, for_g: bool = False):
+        """D's logits (N,) of x, augmented as D always sees images; with classes, also its class logits.
+        for_g: in G's phase (D_for_g)."""
         if augment and self.augment is not None:
             x = self.augment(x)
+        D = self.D_for_g if for_g else self.D
         if classes:
-            logits, class_logits = self.D(x, labels, True)
+            logits, class_logits = D(x, labels, True)
             return logits.view(-1), class_logits
-        return (self.D(x) if labels is None else self.D(x, labels)).view(-1)
+        return (D(x) if labels is None else D(x, labels)).view(-1)
 
     def class_loss(self, class_logits, labels):
         """AC-GAN's term: the weighted cross-entropy of D's class logits against the labels."""
@@ -135,7 +147,7 @@ class TrainStep:
         if self.augment is not None:
             real, fake = self.augment(real), self.augment(fake)
         found = self.penalties(lambda x, y=None: self.d(x, y, augment=False), real, fake, labels, self.count,
-                               self.noise_gen)
+                               self.rank_gen)
         return d_loss if found is None else d_loss + found
 
     def score(self, real, fake, labels, classes: bool = False):
@@ -189,8 +201,8 @@ class TrainStep:
         self.with_penalty(d_total, real, fake, labels).backward()
         self.opt_d.step()
         # G through the updated D (a relativistic loss pairs the fakes with the reals, scored anew)
-        paired = None if self.loss.separable else self.d(real, labels).detach()
-        fake_out = self.d(fake, labels, classes=aux)
+        paired = None if self.loss.separable else self.d(real, labels, for_g=True).detach()
+        fake_out = self.d(fake, labels, classes=aux, for_g=True)
         g_loss = self.loss.g(fake_out[0] if aux else fake_out, paired)
         g_total = g_loss + self.class_loss(fake_out[1], labels) if aux else g_loss
         self.opt_g.zero_grad(set_to_none=True)
@@ -213,17 +225,21 @@ class TrainStep:
         self.with_penalty(d_loss_fake, real, fake, labels).backward()
         self.opt_d.step()
         # G on fresh noise through D (D's weights untouched by this step)
-        g_loss = self.loss.g(self.d(self.fake(labels, len(real), real.device), labels))
+        g_loss = self.loss.g(self.d(self.fake(labels, len(real), real.device), labels, for_g=True))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=self.g_params)
         self.opt_g.step()
         return _stats(g_loss, d_loss_real + d_loss_fake, real_logits, fake_logits)
 
 
-def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, str]:
+def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
+              rank_gen: torch.Generator | None = None) -> tuple[TrainStep, str]:
     """The step a run of `cfg` trains with, its Adam optimisers, and a line saying how it runs.
     The fused CPU kernels are taken where accel allows them (CPU, fp32, eager) and the order is
-    `joint`; they need a D of plain conv blocks (the tutorial's), else the step runs plainly."""
+    `joint`; they need a D of plain conv blocks (the tutorial's), else the step runs plainly.
+    world (distributed.py): G and D wrapped in DDP there; rank_gen: the rank's own stream."""
+    world = world or SOLO
+    rank_gen = rank_gen or noise_gen
     opt_g = accel.adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = accel.adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     loss = get_loss(cfg.loss)
@@ -232,15 +248,20 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator) -> tuple[TrainStep, 
     if cfg.augment:
         from ..augment import DiffAugment
 
-        augment = DiffAugment(cfg.augment, noise_gen)
+        augment = DiffAugment(cfg.augment, rank_gen)
     # The fused scorer returns logits only: no double backward (penalties), no augmentation in
     # between, and G's loss from the fake logits alone (a separable loss).
     plain_only = penalties or augment is not None or not loss.separable
-    fast = None
+    fast, kernels = None, "plain autograd"
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
-        fast = cpu_kernels.build_fast_joint(G, D)
-    step = TrainStep(G, D, opt_g, opt_d, loss, cfg.latent_dim, cfg.step, noise_gen, accel=accel,
+        if world.fused_ok:
+            fast = cpu_kernels.build_fast_joint(G, D)
+        else:
+            kernels = f"plain autograd ({cpu_kernels.NAME}: one process only)"
+    G_run, D_run = world.wrap(G), world.wrap(D)
+    step = TrainStep(G_run, D_run, opt_g, opt_d, loss, cfg.latent_dim, cfg.step, noise_gen, accel=accel,
                      fast_joint=fast, augment=augment, penalties=penalties,
-                     aux_weight=cfg.aux_classifier if cfg.conditional else 0.0)
-    kernels = cpu_kernels.NAME if fast else "plain autograd"
-    return step, f"{cfg.step}, {kernels}, {accel.describe()}"
+                     aux_weight=cfg.aux_classifier if cfg.conditional else 0.0,
+                     rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D)
+    kernels = cpu_kernels.NAME if fast else kernels
+    return step, f"{cfg.step}, {kernels}, {accel.describe()}{world.describe()}"
