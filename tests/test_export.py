@@ -108,6 +108,18 @@ def test_idx_reads_back_with_ganforge_and_torchvision(viewer_run, tmp_path):
     assert json.loads((d / "manifest.json").read_text())["generator"]["sha256"] == manifest["generator"]["sha256"]
 
 
+def test_idx_export_is_mnists_train_split_for_the_loader(viewer_run, tmp_path):
+    """Exported into ROOT/mnist/, the files are what load_dataset("mnist", "train", ROOT) reads, every
+    check included: the judge's and CAS's classifier training take them as they take MNIST."""
+    export_dataset(viewer_run.root, tmp_path / "synth" / "mnist", per_class=4, fmt="idx", seed=9)
+    from ganforge.data import load_dataset
+
+    data = load_dataset("mnist", "train", tmp_path / "synth")
+    G, cfg = load_generator(viewer_run.root)
+    assert data.source == str(tmp_path / "synth" / "mnist") and len(data) == 40
+    assert torch.equal(data.images, sample(G, cfg.latent_dim, 40, 9)) and data.labels.tolist() == [k % 10 for k in range(40)]
+
+
 def test_npz_and_folder(viewer_run, tmp_path):
     export_dataset(viewer_run.root, tmp_path / "n", per_class=3, fmt="npz", seed=1)
     export_dataset(viewer_run.root, tmp_path / "f", per_class=3, fmt="folder", seed=1)
