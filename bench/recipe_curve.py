@@ -21,7 +21,7 @@ import torch
 
 from ganforge.config import build_config, parse_assignment
 from ganforge.metrics import Evaluator
-from ganforge.nets.sampling import sample
+from ganforge.nets.sampling import sample, sample_labels
 from ganforge.run import RunDir
 from ganforge.training.callbacks import Hooks
 from ganforge.training.loop import Trainer
@@ -65,14 +65,14 @@ def main():
         m = evaluator(fake, seed=0, metrics=["fid", "classes"])
         if trainer.cfg.conditional:  # is each sample the class it was drawn for? every class in turn, equally
             fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
-            drawn = torch.arange(args.n) % trainer.cfg.num_classes  # resolved from the data
-            m["label_accuracy"] = (evaluator.judge.embed(fake).logits.argmax(1) == drawn).double().mean().item()
+            m |= evaluator.label_accuracy(fake, sample_labels(G, args.n))
         G.train(was_training)
         point = {"train_seconds": round(clock["train"], 1), "images": clock.get("images", 0),
                  "step": trainer.state.step,
                  "epoch": round(trainer.state.step * cfg.batch_size / len(trainer.data), 2),
                  "fid": round(m["fid"], 3), "classes_covered": m["classes_covered"],
-                 **({"label_accuracy": round(m["label_accuracy"], 3)} if "label_accuracy" in m else {})}
+                 **({"label_accuracy": round(m["label_accuracy"], 3),
+                     "label_accuracy_per_class": m["label_accuracy_per_class"]} if "label_accuracy" in m else {})}
         curve.append(point)
         print(f"{point['train_seconds']:>7.1f}s  step {point['step']:>6}  epoch {point['epoch']:>6}  "
               f"FID {point['fid']:>8.3f}  classes {point['classes_covered']}", flush=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .fileio import atomic_write
 from .generate import load_generator, sample
+from .nets.sampling import sample_labels
 from .metrics import Evaluator
 from .metrics.calibration import ROWS, reference_rows
 
@@ -44,6 +45,8 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     images = sample(G, cfg.latent_dim, n, seed, device=device, labels=drawn)
     conditional = {"drawn_for": "each class in turn" if drawn is None else "the real images' classes"}
     metrics = {"run": str(run_dir), **(conditional if cfg.conditional else {})} | evaluator(images, seed)
+    if drawn is not None:  # does `generate --label K` draw class K? every class equally, n/K samples each
+        metrics |= evaluator.label_accuracy(sample(G, cfg.latent_dim, n, seed, device=device), sample_labels(G, n))
     if cas:
         from .metrics.cas import classification_accuracy_score
 
@@ -74,6 +77,7 @@ def format_report(metrics: dict) -> str:
     if metrics.get("class_hist") is not None:
         lines.append("class histogram       " + " ".join(f"{i}:{share:.1%}" for i, share in
                                                           enumerate(metrics["class_hist"])))
+    lines += _label_lines(metrics)
     lines += _cas_lines(metrics)
     lines += [""] + _reference_notes(metrics, judge_info, rows, shown)
     lines.append("memorisation ratio: about 1 for new real images; below 1, samples sit closer to the training "
@@ -82,6 +86,21 @@ def format_report(metrics: dict) -> str:
         lines.append(f"Inception FID (paper-comparable): {metrics['inception_fid']:.3f}")
     lines += metrics.get("notes", [])
     return "\n".join(lines)
+
+
+def _label_lines(metrics: dict) -> list[str]:
+    if metrics.get("label_accuracy") is None:
+        return []
+    per, real = metrics["label_accuracy_per_class"], metrics.get("judge_class_accuracy") or [None] * len(
+        metrics["label_accuracy_per_class"])
+    names = metrics.get("class_names") or [str(k) for k in range(len(per))]
+    known = [a for a in real if a is not None]
+    floor = f"; real held-out images of each class: {sum(known) / len(known):.3f}" if known else ""
+    lines = ["", f"label accuracy {metrics['label_accuracy']:.3f}: the share of samples drawn for class k that the "
+                 f"judge puts in class k, every class equally{floor}"]
+    lines += [f"  {name[:24]:<24}{fake:>7.3f}" + ("" if r is None else f"   (real {r:.3f})")
+              for name, fake, r in zip(names, per, real)]
+    return lines
 
 
 def _cas_lines(metrics: dict) -> list[str]:

@@ -63,6 +63,14 @@ class ImageData:
         """(C, H, W) of every image."""
         return tuple(self.images.shape[1:])
 
+    def draw_weights(self, balance: float) -> torch.Tensor | None:
+        """Each image's chance of being drawn, as (its class's count) ** -balance: 0 keeps the data's
+        own class mix (None: plain shuffling), 1 draws every class equally often."""
+        if not balance or self.labels is None:
+            return None
+        counts = torch.bincount(self.labels, minlength=self.num_classes).double()
+        return counts[self.labels] ** -balance
+
 
 def load_dataset(
     name: str,

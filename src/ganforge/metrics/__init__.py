@@ -64,6 +64,14 @@ class Evaluator:
             return None
         return labels.clone()
 
+    def label_accuracy(self, fake: torch.Tensor, drawn: torch.Tensor) -> dict:
+        """A conditional G's samples `fake` drawn for classes `drawn`: how often the judge agrees, per class
+        (metrics/classes.py), next to the judge's own per-class accuracy on real held-out images."""
+        logits = self.judge.embed(fake, self.device).logits
+        return classes.label_accuracy(logits, drawn, logits.shape[1]) | {
+            "judge_class_accuracy": self.judge.info.get("class_accuracy"),
+            "class_names": self.judge.info.get("class_names")}
+
     def __call__(self, fake: torch.Tensor, seed: int = 0, metrics=None) -> dict:
         """Metrics of the first N of `fake`, uint8 (>=N, C, H, W); `metrics` picks names from METRICS."""
         self._check(fake, metrics)

@@ -53,3 +53,11 @@ def classifier_score(logits: torch.Tensor, seed: int) -> tuple[float, float]:
     with private_rng(seed):  # it shuffles before splitting; keep the caller's stream
         mean, std = metric.compute()
     return mean.item(), std.item()
+
+
+def label_accuracy(logits: torch.Tensor, drawn: torch.Tensor, num_classes: int) -> dict:
+    """Does a conditional G draw the class it is asked for? The share of samples drawn for class k that
+    the judge puts in class k, per class, and their mean (each class counts once, however rare)."""
+    hits = logits.argmax(1) == drawn
+    per_class = [hits[drawn == k].double().mean().item() for k in range(num_classes)]
+    return {"label_accuracy": sum(per_class) / num_classes, "label_accuracy_per_class": [round(a, 4) for a in per_class]}

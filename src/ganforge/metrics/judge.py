@@ -217,7 +217,7 @@ def train_classifier(fit: ImageData, held: ImageData, epochs: int, path: Path, s
     info = dict(kind="classifier", dataset=fit.name, recipe=RECIPE, seed=seed, epochs=epochs,
                 data_fingerprint=fit.fingerprint, arch=net.arch, train_seconds=round(seconds, 1),
                 fingerprint=weights_fingerprint(net)) | info_extra
-    info["accuracy"] = _accuracy(Judge(net, info), held, device)
+    info["accuracy"], info["class_accuracy"] = _accuracy(Judge(net, info), held, device)
     cache.save_entry(path, net.state_dict(), info)
     return Judge(net.cpu(), info)
 
@@ -269,9 +269,12 @@ def _fit(net: JudgeNet, data: ImageData, epochs: int, device) -> None:
             schedule.step()
 
 
-def _accuracy(judge: Judge, data: ImageData, device) -> float:
-    predicted = judge.embed(data.images, device).logits.argmax(1)
-    return round((predicted == data.labels).double().mean().item(), 5)
+def _accuracy(judge: Judge, data: ImageData, device) -> tuple[float, list[float | None]]:
+    """Accuracy on `data`, overall and per class (None for a class it has no image of)."""
+    hits = judge.embed(data.images, device).logits.argmax(1) == data.labels
+    per_class = [round(hits[data.labels == k].double().mean().item(), 4) if (data.labels == k).any() else None
+                 for k in range(data.num_classes)]
+    return round(hits.double().mean().item(), 5), per_class
 
 
 def weights_fingerprint(net: nn.Module) -> str:

@@ -52,6 +52,8 @@ def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
                         f"{cfg.channels}x{cfg.image_size}x{cfg.image_size}; {hint}")
     if len(data) < 2:
         raise DataError(f"{cfg.dataset} holds {len(data)} image(s); training needs at least 2")
+    if cfg.class_balance and data.labels is None:
+        raise DataError(f"class_balance needs class labels, and {cfg.dataset} has none; set class_balance=0")
     if cfg.conditional:
         if data.labels is None:
             raise DataError(f"conditional=true needs class labels, and {cfg.dataset} has none; set conditional=false")
@@ -107,6 +109,7 @@ class Trainer:
         self.cfg = cfg
         self.images = self.data.images.to(self.device)
         self.labels = self.data.labels.to(self.device) if cfg.conditional else None
+        self.draw_weights = self.data.draw_weights(cfg.class_balance)  # None: each epoch a plain shuffle
         self.batches = world.shares(batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last))
         if not self.batches:
             raise DataError(f"{cfg.dataset} has {len(self.data)} images, fewer than one batch of {cfg.batch_size} "
@@ -174,7 +177,10 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------------
     def epoch_order(self, epoch: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "shuffle", epoch))
-        return torch.randperm(len(self.data), generator=gen).to(self.device)
+        if self.draw_weights is None:
+            return torch.randperm(len(self.data), generator=gen).to(self.device)
+        # class_balance: as many draws as images, with replacement, the rarer classes more often
+        return torch.multinomial(self.draw_weights, len(self.data), True, generator=gen).to(self.device)
 
     def fit(self) -> str:
         """Train until cfg.epochs (or max_steps, or Ctrl-C). Returns why it stopped:
