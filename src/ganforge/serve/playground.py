@@ -19,9 +19,9 @@ from collections import OrderedDict
 import torch
 
 from ..data import CLASS_NAMES
-from ..errors import CheckpointError, GanforgeError, RequestError
+from ..errors import CheckpointError, ConfigError, GanforgeError, RequestError
 from ..generate import load_generator
-from ..nets.sampling import render, seed_noise
+from ..nets.sampling import render, sample_labels, seed_noise
 from ..run import RunDir
 from ..walk import check_walk, gif_bytes, strip_image, walk_images
 
@@ -111,16 +111,11 @@ class Playground:
 
     @staticmethod
     def _labels(G, count: int, label: int | None) -> torch.Tensor | None:
-        classes = getattr(G, "num_classes", 0)
-        if not classes:
-            if label is not None:
-                raise RequestError("label: this run is not conditional; draw without a class")
-            return None
-        if label is None:
-            return torch.arange(count) % classes
-        if not 0 <= label < classes:
-            raise RequestError(f"label={label}: this run draws classes 0 to {classes - 1}")
-        return torch.full((count,), label, dtype=torch.long)
+        """The classes of a draw, as `generate` picks them (nets/sampling.py), refused as a bad request."""
+        try:
+            return sample_labels(G, count, label)
+        except ConfigError as err:
+            raise RequestError(str(err).replace("--label", "label")) from None
 
     def _verdicts(self, cfg, images: torch.Tensor) -> tuple[list[dict] | None, dict]:
         """Per image: the judge's class and its confidence; and what judge spoke (or why none)."""
