@@ -12,7 +12,7 @@ from PIL import Image
 from ganforge.cli import cli
 from ganforge.config import build_config
 from ganforge.data import ImageData
-from ganforge.errors import ConfigError, DataError
+from ganforge.errors import ConfigError
 from ganforge.metrics.classes import label_accuracy
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
@@ -59,13 +59,13 @@ def test_class_balance_draws_a_rare_class_as_often_as_a_common_one(tmp_path):
     assert not torch.equal(balanced.epoch_order(0), balanced.epoch_order(1))
 
 
-def test_class_balance_is_checked(tmp_path):
+def test_class_balance_is_checked_and_left_to_conditional_runs(tmp_path):
     with pytest.raises(ConfigError, match=r"class_balance=1.5 must be in \[0, 1\]"):
         build_config("folder32", overrides={"class_balance": 1.5})
-    dataset = coloured_folder(tmp_path / "data", (20, 20))
-    with pytest.raises(DataError, match="class_balance needs class labels"):
-        Trainer(folder_config(dataset, labels="", conditional=False, class_balance=1.0), RunDir(tmp_path / "r"),
-                progress=False, echo=lambda *a: None)
+    dataset = coloured_folder(tmp_path / "data", (30, 10))
+    plain = Trainer(folder_config(dataset, conditional=False, class_balance=1.0), RunDir(tmp_path / "r"),
+                    progress=False, echo=lambda *a: None)  # a preset's setting, for when it runs with classes
+    assert sorted(plain.epoch_order(0).tolist()) == list(range(40))  # unconditional: the data as it is
 
 
 def test_label_accuracy_counts_each_class_once():

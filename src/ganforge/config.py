@@ -41,7 +41,7 @@ class Config:
     subset: int = 0  # >0: train on the first N images only (quick tries, tests)
     labels: str = ""  # folder datasets: "" (none) | folders (sub-folder names) | csv:FILE:COLUMN
     background: str = "white"  # folder datasets: what transparent pixels become (white | black | gray | #rrggbb)
-    class_balance: float = 0.0  # labelled data: draw images with weight (class count)^-a; 0 as is, 1 classes equally
+    class_balance: float = 0.0  # conditional runs: draw images with weight (class count)^-a; 0 as is, 1 classes equally
     # networks (see nets/dcgan.py for what each arch builds)
     conditional: bool = _net(True)  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
     num_classes: int = _net(0)  # classes of a conditional run; 0: taken from the dataset when training starts

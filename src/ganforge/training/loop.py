@@ -52,8 +52,6 @@ def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
                         f"{cfg.channels}x{cfg.image_size}x{cfg.image_size}; {hint}")
     if len(data) < 2:
         raise DataError(f"{cfg.dataset} holds {len(data)} image(s); training needs at least 2")
-    if cfg.class_balance and data.labels is None:
-        raise DataError(f"class_balance needs class labels, and {cfg.dataset} has none; set class_balance=0")
     if cfg.conditional:
         if data.labels is None:
             raise DataError(f"conditional=true needs class labels, and {cfg.dataset} has none; set conditional=false")
@@ -109,7 +107,8 @@ class Trainer:
         self.cfg = cfg
         self.images = self.data.images.to(self.device)
         self.labels = self.data.labels.to(self.device) if cfg.conditional else None
-        self.draw_weights = self.data.draw_weights(cfg.class_balance)  # None: each epoch a plain shuffle
+        # None: each epoch a plain shuffle (always for unconditional runs, so a preset can carry class_balance)
+        self.draw_weights = self.data.draw_weights(cfg.class_balance) if cfg.conditional else None
         self.batches = world.shares(batch_bounds(len(self.data), cfg.batch_size, cfg.drop_last))
         if not self.batches:
             raise DataError(f"{cfg.dataset} has {len(self.data)} images, fewer than one batch of {cfg.batch_size} "
