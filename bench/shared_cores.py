@@ -3,6 +3,7 @@
     python bench/shared_cores.py                              # ganforge as it ships, beside a second `ganforge train`
     python bench/shared_cores.py --policies pinned,ganforge,passive --repeats 2 --json
     python bench/shared_cores.py --beside evaluate            # the second process: `ganforge evaluate` in a loop
+    python bench/shared_cores.py --policies pinned,ganforge --alone-only --repeats 5   # what a policy costs alone
 
 Each measurement is a real `ganforge train` (default preset, --subset images, --epochs epochs) in
 a fresh process; its speed is read from its own metrics.jsonl: images of the epochs after the
@@ -132,27 +133,28 @@ def measure(args, policy: str, out: Path, beside: Beside | None) -> dict:
     return result
 
 
-def policy_rows(args, policy: str, tmp: Path) -> list[dict]:
-    rows = []
-    for rep in range(args.repeats):
-        alone_out = tmp / f"{policy}-alone-{rep}"
-        alone = measure(args, policy, alone_out, None)
-        beside = Beside(args, policy, tmp / f"{policy}-b{rep}", alone_out)
-        try:
-            beside.wait_until_busy()
-            shared = measure(args, policy, tmp / f"{policy}-beside-{rep}", beside)
-        finally:
-            beside.stop()
-        row = {"policy": policy, "rep": rep, "alone_img_s": alone["img_s"], "beside_img_s": shared["img_s"],
-               "alone_steps_s": alone["steps_s"], "beside_steps_s": shared["steps_s"],
-               "kept": shared["img_s"] / alone["img_s"], "other_img_s": shared.get("other_img_s"),
-               "step_path": alone["step_path"]}
-        other = f", the other process {row['other_img_s']:.0f} img/s" if row["other_img_s"] else ""
-        print(f"{policy:>9} #{rep + 1}: alone {row['alone_img_s']:7.1f} img/s ({row['alone_steps_s']:5.1f} steps/s), "
-              f"beside {args.beside} {row['beside_img_s']:7.1f} img/s ({row['beside_steps_s']:5.1f} steps/s): "
-              f"keeps {row['kept']:.2f}{other}   [{row['step_path']}]", flush=True)
-        rows.append(row)
-    return rows
+def policy_row(args, policy: str, tmp: Path, rep: int) -> dict:
+    alone_out = tmp / f"{policy}-alone-{rep}"
+    alone = measure(args, policy, alone_out, None)
+    row = {"policy": policy, "rep": rep, "alone_img_s": alone["img_s"], "alone_steps_s": alone["steps_s"],
+           "step_path": alone["step_path"]}
+    if args.alone_only:
+        print(f"{policy:>9} #{rep + 1}: alone {row['alone_img_s']:7.1f} img/s ({row['alone_steps_s']:5.1f} steps/s)"
+              f"   [{row['step_path']}]", flush=True)
+        return row
+    beside = Beside(args, policy, tmp / f"{policy}-b{rep}", alone_out)
+    try:
+        beside.wait_until_busy()
+        shared = measure(args, policy, tmp / f"{policy}-beside-{rep}", beside)
+    finally:
+        beside.stop()
+    row.update(beside_img_s=shared["img_s"], beside_steps_s=shared["steps_s"], kept=shared["img_s"] / alone["img_s"],
+               other_img_s=shared.get("other_img_s"))
+    other = f", the other process {row['other_img_s']:.0f} img/s" if row["other_img_s"] else ""
+    print(f"{policy:>9} #{rep + 1}: alone {row['alone_img_s']:7.1f} img/s ({row['alone_steps_s']:5.1f} steps/s), "
+          f"beside {args.beside} {row['beside_img_s']:7.1f} img/s ({row['beside_steps_s']:5.1f} steps/s): "
+          f"keeps {row['kept']:.2f}{other}   [{row['step_path']}]", flush=True)
+    return row
 
 
 def main(argv=None):
@@ -164,6 +166,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=4, help="of the measured run; the first is left out")
     parser.add_argument("--eval-n", type=int, default=2000, help="samples of each `ganforge evaluate` beside")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--alone-only", action="store_true", help="only the runs alone (what a policy costs there)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     cores = CORES
@@ -171,14 +174,14 @@ def main(argv=None):
           f"{args.epochs} epochs (first left out), beside: ganforge {args.beside}; load {os.getloadavg()[0]:.2f}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for policy in args.policies.split(","):
-            rows += policy_rows(args, policy, Path(tmp))
+        for rep in range(args.repeats):  # policies interleaved, so a slow spell of the machine hits them alike
+            rows += [policy_row(args, policy, Path(tmp), rep) for policy in args.policies.split(",")]
     summary = {}
     for policy in args.policies.split(","):
         mine = [r for r in rows if r["policy"] == policy]
-        summary[policy] = {k: statistics.median(r[k] for r in mine) for k in ("alone_img_s", "beside_img_s", "kept")}
-        print(f"{policy:>9}: median alone {summary[policy]['alone_img_s']:.1f} img/s, beside "
-              f"{summary[policy]['beside_img_s']:.1f}: keeps {summary[policy]['kept']:.2f} of its speed")
+        keys = ("alone_img_s",) if args.alone_only else ("alone_img_s", "beside_img_s", "kept")
+        summary[policy] = {k: statistics.median(r[k] for r in mine) for k in keys}
+        print(f"{policy:>9}: median " + ", ".join(f"{k} {v:.2f}" for k, v in summary[policy].items()))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         print(json.dumps({"cpu": cpu_model(), "cores": cores, "preset": args.preset, "subset": args.subset,
