@@ -1,11 +1,11 @@
 """Sharing the CPU cores with other processes (issue 11): the CLI's choice, made once at start.
 
 torch's OpenMP threads spin between parallel regions; beside a second busy process on the same
-cores both runs crawl (a default run fell to about a third of its speed, the other to a tenth).
-`ganforge train` therefore fits its thread count to the cores the other processes leave free
+cores both runs crawl (two default runs on 2 cores: one kept 0.06-0.29 of its speed, the other
+about a tenth). `ganforge train` therefore fits its thread count to the cores the other processes leave free
 (training/threads.py), unless OMP_NUM_THREADS is set: then the user's (or the --nproc launcher's)
 count stands. Passive OpenMP waiting (OMP_WAIT_POLICY=PASSIVE) also shares the cores, but costs a
-default run a third of its speed alone on a 2-core VM, so ganforge leaves the wait policy as
+default run 25-36% of its speed alone on a 2-core VM, so ganforge leaves the wait policy as
 libgomp sets it; bench/README.md ("Sharing the cores") has the measurements.
 
 The Python API does not fit threads unless asked: `ganforge.cores.share_cores()` before train().
