@@ -4,6 +4,11 @@
     python bench/train_step.py --json                # ... and, as the last line, one JSON object
     python bench/train_step.py --variants reference,joint,ganforge,no-masks   # attempts (README)
     python bench/train_step.py --peak                # this CPU's matmul peak, for the share of peak
+    python bench/train_step.py --tensorflow off      # without the tutorial's TensorFlow step
+
+The tutorial's own TensorFlow step (tf_step.py, optional: pip install -e ".[bench]") is timed in
+the same rounds as a further variant, `tensorflow`, with as many intra-op and inter-op threads as
+torch has, by default in a worker process of its own; without TF it is skipped with one line.
 
 Every variant starts from the same weights (the dcgan-mnist preset, seed 0) and trains on the
 same real batches (embedded-mnist: always there, no download). Warm-up steps are not timed; then
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import os
 import platform
@@ -26,8 +32,10 @@ import resource
 import statistics
 import sys
 import time
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,7 +46,9 @@ from ganforge.training import accel as accel_mod
 from ganforge.training.step import TrainStep
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_step  # noqa: E402  (the plain oracle, shared with the tests)
+import tf_step  # noqa: E402  (the tutorial's TensorFlow step; TF itself is optional)
 from reference_step import bench_config, make_reference, real_batches  # noqa: E402
 
 
@@ -107,11 +117,17 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_variants(names, batch=256, rounds=8, steps=2, warmup=2, device="cpu", log=print) -> dict[str, list[float]]:
+def time_variants(names, batch=256, rounds=8, steps=2, warmup=2, device="cpu", log=print,
+                  others=None) -> dict[str, list[float]]:
+    """Median-ready step times of each variant; `others` maps more names to timers of their own
+    (an object whose round(n) runs n steps and returns their times: the TensorFlow step), timed
+    in the same rounds and the same alternating order."""
     cfg = bench_config(batch_size=batch, device=device)
     G, D = build_networks(cfg)
     steps_by_name = {name: VARIANTS[name](cfg, copy.deepcopy(G), copy.deepcopy(D), device) for name in names}
     batches = real_batches(batch, 8, device)
+    others = others or {}
+    names = list(names) + list(others)
     times = {name: [] for name in names}
     for name, step in steps_by_name.items():  # warm-up: first-call allocations, oneDNN primitive caches
         for i in range(warmup):
@@ -120,6 +136,9 @@ def time_variants(names, batch=256, rounds=8, steps=2, warmup=2, device="cpu", l
     for r in range(rounds):
         order = names if r % 2 == 0 else list(reversed(names))
         for name in order:
+            if name in others:
+                times[name] += others[name].round(steps)
+                continue
             for i in range(steps):
                 t = time.perf_counter()
                 step = steps_by_name[name]
@@ -128,6 +147,29 @@ def time_variants(names, batch=256, rounds=8, steps=2, warmup=2, device="cpu", l
                 times[name].append(time.perf_counter() - t)
         log(f"round {r + 1}/{rounds}: " + "  ".join(f"{n} {batch / statistics.median(times[n]):.1f}" for n in names), file=sys.stderr)
     return times
+
+
+# ---- the tutorial's TensorFlow step -------------------------------------------------------------
+def tensorflow_timer(mode: str, batch: int, threads: int, workdir: Path, log=print):
+    """The TF step's timer (tf_step.py), or None with one line saying why it is left out.
+    mode 'process': a worker process of its own (the default, see bench/README.md);
+    'inproc': TF imported into this process, next to torch."""
+    if mode == "off":
+        return None
+    if importlib.util.find_spec("tensorflow") is None:
+        log("tensorflow: not installed, skipped (pip install -e '.[bench]' adds it)")
+        return None
+    # the same images as the torch steps, NCHW -> NHWC as Keras takes them
+    batches = np.stack([b.permute(0, 2, 3, 1).numpy() for b in real_batches(batch, 8, "cpu")])
+    if mode == "inproc":
+        # triton (torch._dynamo loads it when an optimiser is built) segfaults when loaded after
+        # TF (tf 2.21, triton 3.8): load it first
+        import torch._dynamo  # noqa: F401
+
+        tf = tf_step.load(threads)
+        return None if tf is None else tf_step.TFSteps(tf, list(batches))
+    np.save(workdir / "batches.npy", batches)
+    return tf_step.TFWorker(workdir / "batches.npy", threads)
 
 
 # ---- FLOPs and peak ----------------------------------------------------------------------------
@@ -229,14 +271,27 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--peak", action="store_true", help="also measure the fp32 matmul peak")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--tensorflow", default="process", choices=["process", "inproc", "off"],
+                        help="time the tutorial's TF step too (CPU only): in a worker process, in this one, or not")
     args = parser.parse_args(argv)
     names = args.variants.split(",")
-    times = time_variants(names, args.batch, args.rounds, args.steps, device=args.device)
+    threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        mode = args.tensorflow if torch.device(args.device).type == "cpu" else "off"
+        tf_timer = tensorflow_timer(mode, args.batch, threads, Path(tmp))
+        others = {"tensorflow": tf_timer} if tf_timer else {}
+        try:
+            times = time_variants(names, args.batch, args.rounds, args.steps, device=args.device, others=others)
+        finally:
+            if isinstance(tf_timer, tf_step.TFWorker):
+                tf_timer.close()
     flops = step_flops(args.batch)
     result = {"batch": args.batch, "rounds": args.rounds, "steps_per_round": args.steps,
-              "threads": torch.get_num_threads(), "torch": torch.__version__, "device": args.device,
+              "threads": threads, "torch": torch.__version__, "device": args.device,
               "load_avg_1m": os.getloadavg()[0], "step_gflop": flops["autograd"] / 1e9}
-    for name in names:
+    if others:
+        result.update(tensorflow=tf_timer.version, tensorflow_mode=mode, tensorflow_threads=threads)
+    for name in names + list(others):
         med = statistics.median(times[name])
         result[f"{name}_img_s"] = args.batch / med
         result[f"{name}_step_ms"] = 1e3 * med
@@ -246,6 +301,9 @@ def main(argv=None):
     if "reference" in names and "ganforge" in names:
         result["ratio"] = result["ganforge_img_s"] / result["reference_img_s"]
         print(f"ganforge / reference: {result['ratio']:.2f}x")
+    if "ganforge" in names and others:
+        result["ratio_vs_tensorflow"] = result["ganforge_img_s"] / result["tensorflow_img_s"]
+        print(f"ganforge / the tutorial's TensorFlow ({result['tensorflow']}, {mode}): {result['ratio_vs_tensorflow']:.2f}x")
     if "ganforge" in names and torch.device(args.device).type == "cpu":  # the fused CPU path's own count
         result["ganforge_executed_gflop"] = ganforge_flops(args.batch) / 1e9
         executed = result["ganforge_executed_gflop"] / (result["ganforge_step_ms"] / 1e3)

@@ -7,7 +7,10 @@ import sys
 
 import click
 
+from .cores import share_cores
 from .errors import GanforgeError
+
+share_cores()  # `ganforge train` fits its CPU threads to the cores other processes leave free
 
 
 class Group(click.Group):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .. import cores
 from ..errors import ConfigError
 
 
@@ -52,9 +53,13 @@ class Accel:
         return torch.compile(net) if self.compile else net
 
     def describe(self) -> str:
-        """For the run header: e.g. 'fp32, eager, cpu x2 threads' or 'bf16 autocast, compiled, cuda'."""
+        """For the run header: e.g. 'fp32, eager, cpu x2 threads, fitted to the free cores' (cores.py)
+        or 'bf16 autocast, compiled, cuda'."""
         precision = "fp32" if self.dtype is None else f"{str(self.dtype).removeprefix('torch.')} autocast"
-        where = f"cpu x{torch.get_num_threads()} threads" if self.device.type == "cpu" else str(self.device)
+        where = str(self.device)
+        if self.device.type == "cpu":
+            threads = torch.get_num_threads()
+            where = f"cpu x{threads} threads{cores.describe(threads)}"
         return f"{precision}, {'compiled' if self.compile else 'eager'}, {where}"
 
     def autocast(self):

@@ -29,6 +29,7 @@ from ..run import checkpoint as ckpt
 from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
 from . import accel as accel_setup
+from . import threads
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .distributed import SOLO
 from .ema import EMA
@@ -135,6 +136,7 @@ class Trainer:
             self.evaluation = TrainingEval(cfg, self.device, echo)
         self.callbacks = run_folder_callbacks(cfg) + list(callbacks) if world.is_main else []
         self.step_hooks = [c.on_step for c in self.callbacks if overrides(c, "on_step")]
+        self.step_hooks += threads.step_hooks(self.device)  # thread fitting: none unless the CLI asked (cores.py)
         self.state, self.history, self.findings = TrainState(), [], []  # findings: diagnosis.jsonl's lines
         self.stop_requested = False
         self._fixed_samples = None  # (step, images) of the last sample_fixed()
