@@ -26,12 +26,13 @@ MIN_SIDE = 128  # GIF and MP4 frames are enlarged by an integer factor to at lea
 FORMATS = (".gif", ".png", ".npz", ".mp4")
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'1,2,3' -> [1, 2, 3]; one line naming the problem otherwise."""
+def parse_seeds(text: str, where: str = "--seeds ") -> list[int]:
+    """'1,2,3' -> [1, 2, 3]; one line naming the problem otherwise (`where`: the option as the user
+    wrote it, '--seeds ' on the command line, 'seeds=' on the web page)."""
     try:
         seeds = [int(part) for part in text.split(",")]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: give whole numbers separated by commas, e.g. 1,2,3") from None
+        raise ConfigError(f"{where}{text[:40]!r}: give whole numbers separated by commas, e.g. 1,2,3") from None
     return seeds
 
 

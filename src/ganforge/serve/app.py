@@ -27,7 +27,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import CheckpointError, GanforgeError, RequestError
+from ..errors import CheckpointError, ConfigError, GanforgeError, RequestError
+from ..walk import parse_seeds
 from .playground import MAX_SEED, Playground
 from .runs import IMAGE_TYPES, RunsRoot
 
@@ -150,10 +151,9 @@ async def files(request):
 
 def seeds_param(text: str) -> list[int]:
     try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise RequestError(f"seeds={text[:40]!r}: give two or more whole numbers separated by commas, e.g. 1,2") from None
-    return seeds
+        return parse_seeds(text, where="seeds=")  # the rule `ganforge interpolate --seeds` follows
+    except ConfigError as err:
+        raise RequestError(str(err)) from None
 
 
 def run_changes(last: dict | None, now: dict):
