@@ -71,7 +71,7 @@ def test_class_balance_is_checked_and_left_to_conditional_runs(tmp_path):
 def test_label_accuracy_counts_each_class_once():
     drawn = torch.tensor([0, 0, 1, 1, 1, 1])
     predicted = torch.tensor([0, 1, 1, 1, 1, 0])
-    result = label_accuracy(torch.nn.functional.one_hot(predicted, 2).float(), drawn, 2)
+    result = label_accuracy(torch.nn.functional.one_hot(predicted, 2).float(), drawn)
     assert result["label_accuracy_per_class"] == [0.5, 0.75]
     assert result["label_accuracy"] == pytest.approx(0.625)  # not the pooled 4/6: a rare class weighs as much
 

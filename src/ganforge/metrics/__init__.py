@@ -68,7 +68,7 @@ class Evaluator:
         """A conditional G's samples `fake` drawn for classes `drawn`: how often the judge agrees, per class
         (metrics/classes.py), next to the judge's own per-class accuracy on real held-out images."""
         logits = self.judge.embed(fake, self.device).logits
-        return classes.label_accuracy(logits, drawn, logits.shape[1]) | {
+        return classes.label_accuracy(logits, drawn) | {
             "judge_class_accuracy": self.judge.info.get("class_accuracy"),
             "class_names": self.judge.info.get("class_names")}
 

@@ -55,9 +55,13 @@ def classifier_score(logits: torch.Tensor, seed: int) -> tuple[float, float]:
     return mean.item(), std.item()
 
 
-def label_accuracy(logits: torch.Tensor, drawn: torch.Tensor, num_classes: int) -> dict:
+def label_accuracy(logits: torch.Tensor, drawn: torch.Tensor) -> dict:
     """Does a conditional G draw the class it is asked for? The share of samples drawn for class k that
     the judge puts in class k, per class, and their mean (each class counts once, however rare)."""
-    hits = logits.argmax(1) == drawn
-    per_class = [hits[drawn == k].double().mean().item() for k in range(num_classes)]
-    return {"label_accuracy": sum(per_class) / num_classes, "label_accuracy_per_class": [round(a, 4) for a in per_class]}
+    per_class = class_hit_rates(logits.argmax(1) == drawn, drawn, logits.shape[1])
+    return {"label_accuracy": sum(per_class) / len(per_class), "label_accuracy_per_class": [round(a, 4) for a in per_class]}
+
+
+def class_hit_rates(hits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float | None]:
+    """The share of True in `hits` among the images of each class (None for a class with no image)."""
+    return [hits[labels == k].double().mean().item() if (labels == k).any() else None for k in range(num_classes)]

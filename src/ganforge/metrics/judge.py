@@ -31,6 +31,7 @@ from ..data import FOLDER_PREFIX, ImageData, load_dataset, to_float
 from ..errors import ConfigError, GanforgeError
 from ..seeding import private_rng
 from . import cache, contrastive
+from .classes import class_hit_rates
 
 JUDGE_SEED = 0
 RECIPE = 1  # bump when the network or its training changes: cached judges of other recipes are not reused
@@ -272,9 +273,8 @@ def _fit(net: JudgeNet, data: ImageData, epochs: int, device) -> None:
 def _accuracy(judge: Judge, data: ImageData, device) -> tuple[float, list[float | None]]:
     """Accuracy on `data`, overall and per class (None for a class it has no image of)."""
     hits = judge.embed(data.images, device).logits.argmax(1) == data.labels
-    per_class = [round(hits[data.labels == k].double().mean().item(), 4) if (data.labels == k).any() else None
-                 for k in range(data.num_classes)]
-    return round(hits.double().mean().item(), 5), per_class
+    per_class = class_hit_rates(hits, data.labels, data.num_classes)
+    return round(hits.double().mean().item(), 5), [None if a is None else round(a, 4) for a in per_class]
 
 
 def weights_fingerprint(net: nn.Module) -> str:
