@@ -72,7 +72,9 @@ def main():
                  "epoch": round(trainer.state.step * cfg.batch_size / len(trainer.data), 2),
                  "fid": round(m["fid"], 3), "classes_covered": m["classes_covered"],
                  **({"label_accuracy": round(m["label_accuracy"], 3),
-                     "label_accuracy_per_class": m["label_accuracy_per_class"]} if "label_accuracy" in m else {})}
+                     "label_accuracy_per_class": m["label_accuracy_per_class"],
+                     "class_variety": m.get("class_variety"),
+                     "class_variety_per_class": m.get("class_variety_per_class")} if "label_accuracy" in m else {})}
         curve.append(point)
         print(f"{point['train_seconds']:>7.1f}s  step {point['step']:>6}  epoch {point['epoch']:>6}  "
               f"FID {point['fid']:>8.3f}  classes {point['classes_covered']}", flush=True)

@@ -13,7 +13,7 @@ from ganforge.cli import cli
 from ganforge.config import build_config
 from ganforge.data import ImageData
 from ganforge.errors import ConfigError
-from ganforge.metrics.classes import label_accuracy
+from ganforge.metrics.classes import class_variety, label_accuracy
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
@@ -90,3 +90,17 @@ def test_evaluate_reports_label_accuracy_per_class(tmp_path):
     assert len(per_class) == 2 and metrics["label_accuracy"] == pytest.approx(sum(per_class) / 2)
     assert metrics["class_names"] == ["blue", "red"] and len(metrics["judge_class_accuracy"]) == 2
     assert "label accuracy" in result.output and "(real " in result.output
+    variety = metrics["class_variety_per_class"]  # every class has samples and reference images here
+    assert len(variety) == 2 and all(v > 0 for v in variety) and "class variety" in result.output
+
+
+def test_class_variety_against_hand_computed_distances():
+    # class 0: fakes at 0 and 3 (distance 3), reals at 0, 1 and 2 (pairwise 1, 1, 2: mean 4/3)
+    fake = torch.tensor([[0.0, 0.0], [3.0, 0.0], [5.0, 5.0], [5.0, 5.0]])
+    drawn = torch.tensor([0, 0, 1, 1])
+    real = torch.tensor([[0.0, 0.0], [0.0, 1.0], [0.0, 2.0], [9.0, 9.0], [9.0, 13.0]])
+    real_labels = torch.tensor([0, 0, 0, 1, 1])
+    result = class_variety(fake, drawn, real, real_labels, 3)
+    # class 1 collapsed (both fakes alike: 0), class 2 has no images
+    assert result["class_variety_per_class"] == [pytest.approx(3 / (4 / 3)), 0.0, None]
+    assert result["class_variety"] == pytest.approx((3 / (4 / 3) + 0.0) / 2)

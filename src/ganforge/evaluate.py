@@ -98,8 +98,13 @@ def _label_lines(metrics: dict) -> list[str]:
     floor = f"; real held-out images of each class: {sum(known) / len(known):.3f}" if known else ""
     lines = ["", f"label accuracy {metrics['label_accuracy']:.3f}: the share of samples drawn for class k that the "
                  f"judge puts in class k, every class equally{floor}"]
+    variety = metrics.get("class_variety_per_class") or [None] * len(per)
+    if metrics.get("class_variety") is not None:
+        lines.append(f"class variety {metrics['class_variety']:.3f}: how spread a class's samples are in the judge's "
+                     f"features against its real images (1: as varied; well below 1: much the same image)")
     lines += [f"  {name[:24]:<24}{fake:>7.3f}" + ("" if r is None else f"   (real {r:.3f})")
-              for name, fake, r in zip(names, per, real)]
+              + ("" if v is None else f"   variety {v:.2f}")
+              for name, fake, r, v in zip(names, per, real, variety)]
     return lines
 
 

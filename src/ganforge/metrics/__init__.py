@@ -66,9 +66,14 @@ class Evaluator:
 
     def label_accuracy(self, fake: torch.Tensor, drawn: torch.Tensor) -> dict:
         """A conditional G's samples `fake` drawn for classes `drawn`: how often the judge agrees, per class
-        (metrics/classes.py), next to the judge's own per-class accuracy on real held-out images."""
-        logits = self.judge.embed(fake, self.device).logits
-        return classes.label_accuracy(logits, drawn) | {
+        (metrics/classes.py), next to the judge's own per-class accuracy on real held-out images; and
+        how varied each class's samples are against the reference images of that class."""
+        embedding = self.judge.embed(fake, self.device)
+        variety = {}
+        if self.reference.labels is not None:  # the real side: the reference images, by their labels
+            variety = classes.class_variety(embedding.features, drawn, self.reference.real.features,
+                                            self.reference.labels, embedding.logits.shape[1])
+        return classes.label_accuracy(embedding.logits, drawn) | variety | {
             "judge_class_accuracy": self.judge.info.get("class_accuracy"),
             "class_names": self.judge.info.get("class_names")}
 

@@ -1,4 +1,5 @@
-"""What the judge thinks the samples are: classifier score, class histogram, coverage, class KL.
+"""What the judge thinks the samples are: classifier score, class histogram, coverage, class KL;
+for a conditional G, whether each class is drawn (label accuracy) and how varied it is (class variety).
 
 The real side is the judge's predictions on the real reference images, not their labels, so the
 judge's own mistakes appear on both sides and cancel. All None for a judge without classes.
@@ -65,3 +66,29 @@ def label_accuracy(logits: torch.Tensor, drawn: torch.Tensor) -> dict:
 def class_hit_rates(hits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float | None]:
     """The share of True in `hits` among the images of each class (None for a class with no image)."""
     return [hits[labels == k].double().mean().item() if (labels == k).any() else None for k in range(num_classes)]
+
+
+def class_variety(fake_features: torch.Tensor, drawn: torch.Tensor, real_features: torch.Tensor,
+                  real_labels: torch.Tensor, num_classes: int) -> dict:
+    """How varied a conditional G's samples of each class are, against the real images of that class:
+    the mean pairwise distance of the judge's features among the samples drawn for class k, over the
+    same among the real images labelled k. 1 is as varied as the real class; well below 1, G draws
+    much the same image for a class whatever the noise (mode collapse within the class, which FID over
+    all classes and label accuracy both miss). None for a class with fewer than 2 images on a side."""
+    ratios = []
+    for k in range(num_classes):
+        fake, real = fake_features[drawn == k], real_features[real_labels == k]
+        if len(fake) < 2 or len(real) < 2:
+            ratios.append(None)
+            continue
+        ratios.append(_mean_distance(fake) / max(_mean_distance(real), 1e-12))
+    known = [r for r in ratios if r is not None]
+    return {"class_variety": sum(known) / len(known) if known else None,
+            "class_variety_per_class": [None if r is None else round(r, 4) for r in ratios]}
+
+
+def _mean_distance(features: torch.Tensor) -> float:
+    """Mean Euclidean distance over the pairs of distinct rows (float64: sums of many small terms)."""
+    f = features.double()
+    n = len(f)
+    return (torch.cdist(f, f).sum() / (n * (n - 1))).item()
