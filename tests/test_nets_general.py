@@ -241,3 +241,41 @@ def test_count_flops_of_a_conditional_generator():
     macs += 4 * 3 * 16 * 16 ** 2  # last transposed conv reads 4 x 16 x 16
     z, y = batch(K, 2)
     assert count_flops(G, z, y) == 2 * macs
+
+
+def test_minibatch_std_against_hand_computed_spread():
+    from ganforge.nets.dcgan_general import MinibatchStd
+
+    x = torch.zeros(4, 1, 1, 2)
+    x[:, 0, 0, 0] = torch.tensor([0.0, 2.0, 5.0, 5.0])  # groups of 2: (0, 2) spread 1, (5, 5) spread 0
+    x[:, 0, 0, 1] = torch.tensor([1.0, 1.0, 0.0, 4.0])  # (1, 1) spread 0, (0, 4) spread 2
+    out = MinibatchStd(2)(x)
+    assert out.shape == (4, 2, 1, 2) and torch.equal(out[:, :1], x)
+    spread = out[:, 1, 0, 0]  # per group the mean over features of the std: (1 + 0) / 2 and (0 + 2) / 2
+    assert torch.allclose(spread, torch.tensor([0.5, 0.5, 1.0, 1.0]), atol=1e-4)
+    assert torch.allclose(MinibatchStd(4)(x[:3])[:, 1], torch.zeros(3, 1, 2), atol=1e-3)  # 3 images: groups of 1
+
+
+def test_minibatch_std_keeps_real_and_fake_apart_and_weights_loadable():
+    torch.manual_seed(0)
+    plain = DCGANDiscriminator(3, 32, width=8, num_classes=K)
+    with_std = DCGANDiscriminator(3, 32, width=8, num_classes=K, minibatch_std=4)
+    conv_keys = {k for k in plain.state_dict() if k.startswith("features.")}
+    assert conv_keys == {k for k in with_std.state_dict() if k.startswith("features.")}
+    real, labels = torch.randn(8, 3, 32, 32), torch.randint(0, K, (8,))
+    fake_a, fake_b = torch.randn(8, 3, 32, 32), torch.zeros(8, 3, 32, 32)  # collapsed fakes: all alike
+    both_a = with_std(torch.cat([real, fake_a]), torch.cat([labels, labels]))
+    both_b = with_std(torch.cat([real, fake_b]), torch.cat([labels, labels]))
+    assert torch.allclose(both_a[:8], both_b[:8], atol=1e-6)  # the reals' scores do not depend on the fakes beside them
+    assert not torch.allclose(both_a[8:], both_b[8:])
+
+
+def test_minibatch_std_is_checked():
+    from ganforge.config import build_config
+    from ganforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="minibatch_std=1: a group of at least 2 images"):
+        build_config("folder64", overrides={"minibatch_std": 1})
+    with pytest.raises(ConfigError, match="with arch dcgan"):
+        build_config("folder64", overrides={"minibatch_std": 4, "arch": "resnet"})
+    assert build_config("folder64", overrides={"minibatch_std": 4}).minibatch_std == 4

@@ -81,6 +81,9 @@ def validate(cfg) -> None:
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
     _check_aux_classifier(cfg)
+    if cfg.minibatch_std and (cfg.arch != "dcgan" or cfg.minibatch_std < 2):
+        raise ConfigError(f"minibatch_std={cfg.minibatch_std}: a group of at least 2 images, with arch dcgan "
+                          f"(this run has arch {cfg.arch}); or 0 (off)")
 
 
 def _check_aux_classifier(cfg) -> None:

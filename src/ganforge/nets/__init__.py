@@ -47,8 +47,9 @@ def build_generator(cfg) -> nn.Module:
 
 def build_discriminator(cfg) -> nn.Module:
     if cfg.arch in FAMILIES:
+        extra = {"minibatch_std": cfg.minibatch_std} if cfg.minibatch_std else {}  # the dcgan family's (config_rules)
         return FAMILIES[cfg.arch][1](cfg.channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
-                                     spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0)
+                                     spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0, **extra)
     _, make_d = ARCHS[cfg.arch]
     D = make_d(width=cfg.d_width, channels=cfg.channels, leak=cfg.leak, dropout=cfg.d_dropout)
     k = num_classes(cfg)

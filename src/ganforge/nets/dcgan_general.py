@@ -4,7 +4,9 @@
 G: z -> Linear -> width x 4 x 4 -> stride-2 ConvTranspose2d(4, 2, 1) blocks halving the channels
    -> image, tanh. Conditional: class-conditional BatchNorm in every block (de Vries et al. 2017).
 D: stride-2 Conv2d(4, 2, 1) + LeakyReLU(0.2) blocks doubling the channels down to 4 x 4, then
-   Flatten + Linear(-> 1). Conditional: a projection term <embed(y), h> (Miyato & Koyama 2018),
+   Flatten + Linear(-> 1); optionally a minibatch-stddev channel at 4 x 4 first (ProGAN, Karras et
+   al. 2018: D sees how alike a group of images is, so G cannot draw the same image for every z).
+   Conditional: a projection term <embed(y), h> (Miyato & Koyama 2018),
    and optionally an auxiliary classifier of h (AC-GAN, Odena et al. 2017): D(x, y, classes=True)
    also returns class logits, which the training step turns into a class loss for D and for G.
 """
@@ -105,6 +107,22 @@ def with_class_logits(logits: torch.Tensor, h: torch.Tensor, classifier: nn.Modu
     return logits, classifier(h)
 
 
+class MinibatchStd(nn.Module):
+    """Appends one channel: the mean standard deviation, over groups of `group` consecutive images,
+    of every feature. Consecutive, so a batch of real images then fake ones (the step scores them
+    together) never mixes the two in a group when its halves divide by the group size."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = math.gcd(n, self.group)  # a short last batch: smaller groups rather than an error
+        spread = x.view(n // g, g, c, h, w).var(dim=1, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+        return torch.cat([x, spread.repeat_interleave(g).view(n, 1, 1, 1).expand(n, 1, h, w)], dim=1)
+
+
 class UpBlock(nn.Module):
     """ConvTranspose2d(4, 2, 1) + BatchNorm + ReLU: twice the size, the given channels."""
 
@@ -148,7 +166,7 @@ class DCGANDiscriminator(nn.Module):
     """images (N, channels, image_size, image_size) [+ labels (N,)] -> logits (N, 1)."""
 
     def __init__(self, channels: int, image_size: int, width: int = 64, num_classes: int = 0,
-                 spectral_norm: bool = False, aux: bool = False):
+                 spectral_norm: bool = False, aux: bool = False, minibatch_std: int = 0):
         super().__init__()
         steps = num_doublings(image_size)
         self.channels, self.image_size, self.width = channels, image_size, width
@@ -157,8 +175,10 @@ class DCGANDiscriminator(nn.Module):
         layers = []
         for a, b in zip(widths, widths[1:]):
             layers += [maybe_sn(nn.Conv2d(a, b, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2)]
+        if minibatch_std:  # no parameters: the convs keep their indices, so saved weights still load
+            layers.append(MinibatchStd(minibatch_std))
         self.features = nn.Sequential(*layers, nn.Flatten())
-        features = widths[-1] * 4 * 4
+        features = (widths[-1] + (1 if minibatch_std else 0)) * 4 * 4
         self.head = maybe_sn(nn.Linear(features, 1), spectral_norm)
         self.projection = Projection(num_classes, features, spectral_norm) if num_classes else None
         self.classifier = aux_classifier(num_classes, features, spectral_norm, aux)
