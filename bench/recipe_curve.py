@@ -42,6 +42,7 @@ def main():
     parser.add_argument("--judge-labels", default=None, metavar="SPEC",
                         help="a folder's labels for its judge (e.g. csv:labels.csv:category), whatever the run uses, "
                              "so runs with and without labels are scored by the same judge")
+    parser.add_argument("--eval-device", default="cpu", help="where the judge runs (cuda on a GPU machine)")
     args = parser.parse_args()
 
     overrides = dict(parse_assignment(s) for s in args.sets)
@@ -52,7 +53,7 @@ def main():
     run.root.mkdir()
     evaluator = Evaluator(cfg.dataset, cfg.data_dir, args.n, image_shape=cfg.image_shape,  # embedded-mnist: MNIST's
                           labels=cfg.labels if args.judge_labels is None else args.judge_labels,
-                          background=cfg.background)
+                          background=cfg.background, device=args.eval_device)
     curve, clock = [], {"train": 0.0, "next": args.every}
 
     def evaluate():
