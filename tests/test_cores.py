@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganforge import cores
-from ganforge.training import threads
+from ganforge import threads
 
 
 @pytest.fixture()
@@ -93,3 +93,31 @@ def test_the_trainer_gets_a_fitter_only_when_asked(fit):
         pytest.skip("no /proc/stat here: the fitter stays off")
     assert len(threads.step_hooks(torch.device("cpu"))) == 1
     assert threads.step_hooks(torch.device("cuda")) == []
+
+
+def test_viewers_fit_at_their_first_chunk_and_follow_the_period(fit):
+    """generate / evaluate / serve (threads.poll between chunks): the first chunk fits at once from a
+    short look; later chunks re-fit once a period has passed; without the CLI's request, nothing."""
+    clock = {"now": 0.0, "machine": 0.0, "own": 0.0}
+    fit.setattr(threads.time, "monotonic", lambda: clock["now"])
+    fit.setattr(threads, "machine_busy_seconds", lambda: clock["machine"])
+    fit.setattr(threads, "own_busy_seconds", lambda: clock["own"])
+    fit.setattr(torch, "get_num_threads", lambda: 2)
+    fit.setattr(threads, "_viewer_fitter", None)
+    calls = []
+    fit.setattr(torch, "set_num_threads", calls.append)
+
+    def busy_other(seconds):  # another process keeps one core busy while we look or work
+        clock["now"] += seconds
+        clock["machine"] += seconds
+
+    fit.setattr(threads.time, "sleep", busy_other)
+    assert list(threads.between([1, 2], "cpu")) == [1, 2] and calls == []  # the CLI did not ask: untouched
+    cores.share_cores({})
+    chunks = threads.between(["a", "b", "c"], "cpu")
+    assert next(chunks) == "a" and calls == [1]  # the short first look saw one core taken
+    busy_other(0.5)
+    assert next(chunks) == "b" and calls == [1]  # within the period: no new look
+    clock["now"] += 1.0  # the other process has stopped
+    assert next(chunks) == "c" and calls == [1, 2]
+    assert list(threads.between(["d"], "cuda")) == ["d"] and calls == [1, 2]  # a GPU's work: no CPU fitting

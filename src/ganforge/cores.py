@@ -2,9 +2,9 @@
 
 torch's OpenMP threads spin between parallel regions; beside a second busy process on the same
 cores both runs crawl (two default runs on 2 cores: one kept 0.06-0.29 of its speed, the other
-about a tenth). `ganforge train` therefore fits its thread count to the cores the other processes leave free
-(training/threads.py), unless OMP_NUM_THREADS is set: then the user's (or the --nproc launcher's)
-count stands. Passive OpenMP waiting (OMP_WAIT_POLICY=PASSIVE) also shares the cores, but costs a
+about a tenth). The CLI therefore fits the thread count to the cores the other processes leave
+free (threads.py: training every few seconds, generate / evaluate / serve between chunks of work),
+unless OMP_NUM_THREADS is set: then the user's (or the --nproc launcher's) count stands. Passive OpenMP waiting (OMP_WAIT_POLICY=PASSIVE) also shares the cores, but costs a
 default run 25-36% of its speed alone on a 2-core VM, so ganforge leaves the wait policy as
 libgomp sets it; bench/README.md ("Sharing the cores") has the measurements.
 

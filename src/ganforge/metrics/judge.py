@@ -29,6 +29,7 @@ from torch import nn
 
 from ..data import FOLDER_PREFIX, ImageData, load_dataset, to_float
 from ..errors import ConfigError, GanforgeError
+from .. import threads
 from ..seeding import private_rng
 from . import cache, contrastive
 from .classes import class_hit_rates
@@ -128,9 +129,9 @@ class Judge:
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor, device: str | torch.device = "cpu", batch_size: int = 1000) -> Embedding:
-        """Features and logits of uint8 images (N, C, H, W), computed in batches on `device`."""
+        """Features and logits of uint8 images (N, C, H, W), in batches on `device` (threads fitted between: threads.py)."""
         net = self.net.to(device).eval()
-        parts = [net(chunk.to(device)) for chunk in images.split(batch_size)]
+        parts = [net(chunk.to(device)) for chunk in threads.between(images.split(batch_size), device)]
         features = torch.cat([f.cpu() for f, _ in parts])
         logits = None if net.head is None else torch.cat([lg.cpu() for _, lg in parts])
         return Embedding(features, logits)

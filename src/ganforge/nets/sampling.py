@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import threads
 from ..data import to_uint8
 from ..errors import ConfigError
 from .conditional import balanced_labels
@@ -52,10 +53,11 @@ def seed_noise(seed: int, n: int, latent_dim: int) -> torch.Tensor:
 @torch.no_grad()
 def render(G: nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500,
            device: str | torch.device = "cpu") -> torch.Tensor:
-    """G on given noise (and classes, for a conditional G) as uint8 (n, C, H, W), in batches."""
+    """G on given noise (and classes, for a conditional G) as uint8 (n, C, H, W), in batches; between
+    batches the CPU threads are fitted to the free cores when the CLI asked (threads.py)."""
+    noise = threads.between(noise.split(batch_size), device)
     if labels is None:
-        chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise.split(batch_size)]
+        chunks = [to_uint8(G(z.to(device)).cpu()) for z in noise]
     else:
-        chunks = [to_uint8(G(z.to(device), y.to(device)).cpu())
-                  for z, y in zip(noise.split(batch_size), labels.split(batch_size))]
+        chunks = [to_uint8(G(z.to(device), y.to(device)).cpu()) for z, y in zip(noise, labels.split(batch_size))]
     return torch.cat(chunks)

@@ -28,8 +28,8 @@ from ..run import RunDir
 from ..run import checkpoint as ckpt
 from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
+from .. import threads
 from . import accel as accel_setup
-from . import threads
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .distributed import SOLO
 from .ema import EMA

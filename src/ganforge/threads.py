@@ -1,4 +1,6 @@
-"""CPU threads fitted to the cores other processes leave free (issue 11; enabled by the CLI, cores.py).
+"""CPU threads fitted to the cores other processes leave free (issue 11; enabled by the CLI, cores.py):
+training checks every few seconds (a step hook, training/loop.py); the viewers that compute
+(generate, evaluate, serve: nets/sampling.py and the judge) call poll() between chunks of work.
 
 torch's OpenMP threads spin between parallel regions. Beside a second busy process, a spinning
 thread burns the time slice its partner (descheduled) needs, and two 2-thread runs on 2 cores
@@ -19,7 +21,7 @@ import time
 
 import torch
 
-from .. import cores
+from . import cores
 
 BUSY_FIELDS = (0, 1, 2, 5, 6)  # user, nice, system, irq, softirq of /proc/stat's "cpu" line
 SLACK = 0.5  # of a core: others' use below this (system noise, a mostly idle server) takes no thread
@@ -59,9 +61,11 @@ class ThreadFitter:
         return time.monotonic(), machine_busy_seconds(), own_busy_seconds()
 
     def on_step(self, event=None) -> None:
-        now = time.monotonic()
-        if now - self.last[0] < self.period:
-            return
+        if time.monotonic() - self.last[0] >= self.period:
+            self.fit()
+
+    def fit(self) -> None:
+        """Fit the count to what the others used since the last look."""
         sample = self._sample()
         (t0, all0, own0), (t1, all1, own1) = self.last, sample
         self.last = sample
@@ -76,6 +80,34 @@ class ThreadFitter:
 
 def step_hooks(device: torch.device) -> list:
     """[the fitter's hook] for a CPU run the CLI asked to fit (cores.py), else []."""
-    if device.type != "cpu" or not cores.fitting() or machine_busy_seconds() is None or torch.get_num_threads() < 2:
-        return []
-    return [ThreadFitter().on_step]
+    return [ThreadFitter().on_step] if _can_fit(device) else []
+
+
+def _can_fit(device) -> bool:
+    return (torch.device(device).type == "cpu" and cores.fitting() and machine_busy_seconds() is not None
+            and torch.get_num_threads() >= 2)
+
+
+_viewer_fitter: ThreadFitter | None = None
+FIRST_LOOK = 0.2  # seconds: a viewer's work is short, so it looks once before its first chunk
+
+
+def poll(device="cpu") -> None:
+    """Between chunks of a viewer's CPU work: the thread count fitted to the free cores, when the CLI
+    asked (cores.py). The first call looks at the machine for FIRST_LOOK seconds and fits at once."""
+    global _viewer_fitter
+    if _viewer_fitter is None:
+        if not _can_fit(device):
+            return
+        _viewer_fitter = ThreadFitter(period=1.0)
+        time.sleep(FIRST_LOOK)
+        _viewer_fitter.fit()
+    elif torch.device(device).type == "cpu" and cores.fitting():
+        _viewer_fitter.on_step()
+
+
+def between(chunks, device="cpu"):
+    """The chunks of a viewer's work, with poll() before each."""
+    for chunk in chunks:
+        poll(device)
+        yield chunk
