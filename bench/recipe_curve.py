@@ -2,6 +2,7 @@
 
     python bench/recipe_curve.py --preset default --budget 600               # 600 s of training
     python bench/recipe_curve.py --preset dcgan-mnist --images 200000 --every 20000
+    python bench/recipe_curve.py --preset stacked-mnist --budget 1200 --every 300 --n 26000  # + modes
 
 Trains through the real Trainer; the clock counts the step calls only (an on_step hook adds each
 step's seconds), so evaluations and the run folder's writers are outside it. It evaluates at each point,
@@ -63,7 +64,7 @@ def main():
         # FID: a conditional G drawn for the reference images' classes (their mix), as `evaluate` does
         mix = evaluator.class_mix(trainer.cfg.num_classes) if args.judge_labels in (None, cfg.labels) else None
         fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device, labels=mix)
-        m = evaluator(fake, seed=0, metrics=["fid", "classes"])
+        m = evaluator(fake, seed=0, metrics=["fid", "classes", "modes"])  # modes: stacked MNIST only
         if trainer.cfg.conditional:  # is each sample the class it was drawn for? every class in turn, equally
             fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
             m |= evaluator.label_accuracy(fake, sample_labels(G, args.n))
@@ -72,13 +73,17 @@ def main():
                  "step": trainer.state.step,
                  "epoch": round(trainer.state.step * cfg.batch_size / len(trainer.data), 2),
                  "fid": round(m["fid"], 3), "classes_covered": m["classes_covered"],
+                 **({key: m[key] for key in ("modes_covered", "modes_hit", "modes_kl", "real_modes_covered",
+                                             "real_modes_kl")} if m.get("modes_covered") is not None else {}),
                  **({"label_accuracy": round(m["label_accuracy"], 3),
                      "label_accuracy_per_class": m["label_accuracy_per_class"],
                      "class_variety": m.get("class_variety"),
                      "class_variety_per_class": m.get("class_variety_per_class")} if "label_accuracy" in m else {})}
         curve.append(point)
         print(f"{point['train_seconds']:>7.1f}s  step {point['step']:>6}  epoch {point['epoch']:>6}  "
-              f"FID {point['fid']:>8.3f}  classes {point['classes_covered']}", flush=True)
+              f"FID {point['fid']:>8.3f}  classes {point['classes_covered']}"
+              + (f"  modes {m['modes_covered']} (hit {m['modes_hit']}) KL {m['modes_kl']:.3f}"
+                 if m.get("modes_covered") is not None else ""), flush=True)
 
     def on_step(event):
         clock["train"] += event.seconds

@@ -106,6 +106,9 @@ VARIANTS = {
     "no-small-convt": _ablate(small_conv_t=False),
     "plain-d": _ablate(plain_d=True),  # no JointScorer: D's backward twice for the fake batch
     "no-fused-adam": _ablate(plain_adam=True),
+    # precision=bf16: plain autograd under bf16 autocast (the fused kernels are fp32), fused Adam
+    "bf16": lambda cfg, G, D, device: make_ganforge(
+        cfg, G, D, device, accel=accel_mod.Accel(torch.device(device), torch.bfloat16, False, False, False)),
     "joint+channels_last": lambda cfg, G, D, device: make_ganforge(
         cfg, G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last), device, accel=False),
 }
@@ -244,9 +247,9 @@ def ganforge_flops(batch=256, cfg=None) -> float:
     return total
 
 
-def matmul_peak(n=4096, repeats=5) -> float:
-    """Best GFLOP/s of an n x n fp32 matmul (MKL via torch, all threads)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n=4096, repeats=5, dtype=torch.float32) -> float:
+    """Best GFLOP/s of an n x n matmul in `dtype` (MKL / oneDNN via torch, all threads)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
@@ -311,7 +314,9 @@ def main(argv=None):
         print(f"ganforge executes {result['ganforge_executed_gflop']:.1f} GFLOP a step (DFT route): {executed:.1f} GFLOP/s")
     if args.peak:
         result["matmul_peak_gflop_s"] = matmul_peak()
-        print(f"fp32 matmul peak: {result['matmul_peak_gflop_s']:.1f} GFLOP/s ({platform.processor() or platform.machine()})")
+        result["bf16_matmul_peak_gflop_s"] = matmul_peak(dtype=torch.bfloat16)
+        print(f"matmul peak: fp32 {result['matmul_peak_gflop_s']:.1f}, bf16 {result['bf16_matmul_peak_gflop_s']:.1f} "
+              f"GFLOP/s ({platform.processor() or platform.machine()})")
     result["peak_rss_mb"] = peak_rss_mb()
     print(f"peak RSS {result['peak_rss_mb']:.0f} MB; load average {result['load_avg_1m']:.2f}")
     if args.json:

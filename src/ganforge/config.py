@@ -54,7 +54,8 @@ class Config:
     d_width: int = _net(32)  # channels of D's first conv; later layers double it
     d_dropout: float = _net(0.0)
     spectral_norm: bool = _net(False)  # spectral normalisation of D's layers (archs dcgan and resnet)
-    minibatch_std: int = _net(0)  # >0: D sees the feature spread of groups of this many images (arch dcgan; ProGAN)
+    pack: int = _net(1)  # >1: D judges packs of this many images stacked as channels (PacGAN; unconditional runs)
+    minibatch_std: int = _net(0)  # >0: D sees the feature spread of groups of this many images (not resnet; ProGAN)
     leak: float = _net(0.2)  # LeakyReLU slope (the Keras default 0.3 in the tutorial presets)
     bn_momentum: float = _net(0.01)  # PyTorch convention: Keras momentum 0.99 == PyTorch 0.01
     bn_eps: float = _net(1e-3)  # Keras default epsilon

@@ -29,7 +29,7 @@ CHOICES = {
 # out-of-memory kill or a run that never ends.
 LIMITS = {"epochs": 1_000_000, "max_steps": 10**10, "batch_size": 65_536, "image_size": 1024, "latent_dim": 4096,
           "g_width": 4096, "d_width": 4096, "n_fixed": 1024, "num_classes": 100_000, "eval_every": 1_000_000,
-          "eval_n": 100_000, "penalty_every": 1_000_000}
+          "eval_n": 100_000, "penalty_every": 1_000_000, "pack": 64}
 
 
 def validate(cfg) -> None:
@@ -41,7 +41,7 @@ def validate(cfg) -> None:
         if getattr(cfg, key) > limit:
             raise ConfigError(f"{key}={getattr(cfg, key)} is above the limit of {limit:,}; is it a typo?")
     for key in ("latent_dim", "g_width", "d_width", "batch_size", "epochs", "n_fixed", "channels", "image_size",
-                "eval_n", "penalty_every"):
+                "eval_n", "penalty_every", "pack"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
     for key in ("max_steps", "subset", "eval_every", "num_classes"):
@@ -81,9 +81,12 @@ def validate(cfg) -> None:
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
     _check_aux_classifier(cfg)
-    if cfg.minibatch_std and (cfg.arch != "dcgan" or cfg.minibatch_std < 2):
-        raise ConfigError(f"minibatch_std={cfg.minibatch_std}: a group of at least 2 images, with arch dcgan "
-                          f"(this run has arch {cfg.arch}); or 0 (off)")
+    if cfg.pack > 1 and (cfg.conditional or cfg.batch_size % cfg.pack):
+        raise ConfigError(f"pack={cfg.pack} needs an unconditional run (conditional=false) and a batch_size that it "
+                          f"divides (this run: conditional={cfg.conditional}, batch_size={cfg.batch_size}); or pack=1")
+    if cfg.minibatch_std and (cfg.arch == "resnet" or cfg.minibatch_std < 2):
+        raise ConfigError(f"minibatch_std={cfg.minibatch_std}: a group of at least 2 images, with arch dcgan, "
+                          f"dcgan28 or dcgan32 (this run has arch {cfg.arch}); or 0 (off)")
 
 
 def _check_aux_classifier(cfg) -> None:

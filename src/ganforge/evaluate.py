@@ -14,6 +14,7 @@ from .generate import load_generator, sample
 from .nets.sampling import sample_labels
 from .metrics import Evaluator
 from .metrics.calibration import ROWS, reference_rows
+from .metrics.modes import report_lines as mode_lines
 
 SHOWN_REFERENCES = ("real", "noise-0.1", "noise-0.3", "single-image")
 LINES = (  # key, label, format
@@ -74,9 +75,10 @@ def format_report(metrics: dict) -> str:
             values = [metrics[key]] + [rows[row].get(key) for row in shown]
             lines.append(f"{label:<22}" + "".join(f"{_number(v, style):>{10 if i == 0 else 14}}"
                                                     for i, v in enumerate(values)))
-    if metrics.get("class_hist") is not None:
+    if metrics.get("class_hist") is not None and len(metrics["class_hist"]) <= 100:  # stacked MNIST: modes below
         lines.append("class histogram       " + " ".join(f"{i}:{share:.1%}" for i, share in
                                                           enumerate(metrics["class_hist"])))
+    lines += mode_lines(metrics)
     lines += _label_lines(metrics)
     lines += _cas_lines(metrics)
     lines += [""] + _reference_notes(metrics, judge_info, rows, shown)

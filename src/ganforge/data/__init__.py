@@ -4,8 +4,8 @@
     batch = to_float(data.images[:64])      # float32 in [-1, 1], the generator's output range
 
 Names: "embedded-mnist" (ships with the package, works offline), "mnist", "fashion-mnist",
-"cifar10" (files found or downloaded as described in locate.py), and "folder:PATH" (any folder of
-PNG/JPEG images). Loads of the fixed datasets are cached in-process and shared between callers:
+"cifar10" (files found or downloaded as described in locate.py), "stacked-mnist" (made from the
+MNIST files: stacked.py), and "folder:PATH" (any folder of PNG/JPEG images). Loads of the fixed datasets are cached in-process and shared between callers:
 treat `images` and `labels` as read-only (index or .clone() them before changing anything).
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from ganforge.data import cifar, embedded, folder, idx, locate
+from ganforge.data import cifar, embedded, folder, idx, locate, stacked
 from ganforge.errors import DataError
 
-DATASETS: tuple[str, ...] = ("embedded-mnist", "mnist", "fashion-mnist", "cifar10")  # plus "folder:PATH"
+DATASETS: tuple[str, ...] = ("embedded-mnist", "mnist", "fashion-mnist", "cifar10", *stacked.SOURCE)  # plus "folder:PATH"
 SPLITS = ("train", "test")
 FOLDER_PREFIX = "folder:"
 
@@ -34,6 +34,7 @@ CLASS_NAMES = {
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    "stacked-mnist": stacked.CLASS_NAMES,
 }
 
 
@@ -96,6 +97,8 @@ def load_dataset(
         raise DataError(_unknown_name_message(name))
     if name == "embedded-mnist":
         return _load_files(name, split, None, None)
+    if name in stacked.SOURCE:
+        return _load_stacked(name, split, load_dataset(stacked.SOURCE[name], split, data_dir, download=download))
     location = locate.find(name, split, data_dir, download)
     return _load_files(name, split, location, _file_stamp(location))
 
@@ -130,6 +133,14 @@ def _load_files(name: str, split: str, location: locate.Location | None, stamp: 
         source=source,
         class_names=CLASS_NAMES[name],
     )
+
+
+@functools.lru_cache(maxsize=2)  # 128,000 stacks are 301 MB: keep a train and a test split, no more
+def _load_stacked(name: str, split: str, digits: ImageData) -> ImageData:
+    images, labels = stacked.stack(digits.images, digits.labels, split)
+    return ImageData(images=images, labels=labels, num_classes=len(CLASS_NAMES[name]), name=name, split=split,
+                     source=f"{digits.source} (stacked in memory, seed {stacked.SEEDS[split]})",
+                     class_names=CLASS_NAMES[name])
 
 
 def _file_stamp(location: locate.Location) -> tuple:

@@ -10,7 +10,8 @@ f(fake: Embedding, ref: Reference, seed) -> dict; `ganforge evaluate`, the train
 and scripts/calibrate_metrics.py all call Evaluator, so a number means the same wherever it shows.
 
 Keys: fid; kid_mean, kid_std; classifier_score(_std), classes_covered, class_kl, class_hist
-(None without a classifier judge); precision, recall; memorisation_ratio; and what was measured
+(None without a classifier judge); precision, recall; memorisation_ratio; modes_covered, modes_kl
+and the real images' (stacked MNIST only: modes.py); and what was measured
 how: dataset, reference, n, seed, judge, judge_kind, judge_accuracy, feature_dim, seconds,
 inception_fid (None unless enabled) and notes.
 """
@@ -22,7 +23,7 @@ import time
 import torch
 
 from ..errors import ConfigError
-from . import classes, fid, inception, prdc
+from . import classes, fid, inception, modes, prdc
 from .judge import Judge, get_judge, judge_source, train_judge
 from .reference import Reference, load_reference, reference_images
 
@@ -32,6 +33,7 @@ METRICS = {
     "classes": classes.class_metrics,
     "prdc": prdc.precision_recall,
     "memorisation": prdc.memorisation,
+    "modes": modes.mode_metrics,  # stacked MNIST only (None elsewhere)
 }
 MIN_N = 10  # below this, covariances and k-NN radii mean nothing
 

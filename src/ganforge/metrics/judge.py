@@ -6,12 +6,10 @@ split (seeded; about a minute of 2-core CPU for MNIST) and caches under <cache>/
 fingerprint of the data it learned from. Its 128-d penultimate layer gives the features (FID, KID,
 precision/recall, memorisation) and its logits the class predictions (classifier score, coverage).
 
-A labelled folder (labels=folders or csv:...) gets the same classifier, trained on a fixed 90% of
-its images and measured on the other 10%: the folder has no test split, and reports say so.
-
-A folder of unlabelled images has nothing to classify, so the same network learns its features
-without labels, from two random views of each image (SimCLR; metrics/contrastive.py), cached by
-the folder's fingerprint like a classifier; reports name it `contrastive`.
+A labelled folder gets the same classifier, fit on a fixed 90% of it and measured on the rest (it
+has no test split). An unlabelled folder's network learns without labels, from two random views of
+each image (SimCLR; contrastive.py), cached likewise; reports name it `contrastive`. Stacked MNIST
+is judged by the MNIST judge, once per channel (modes.py).
 """
 
 from __future__ import annotations
@@ -27,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import FOLDER_PREFIX, ImageData, load_dataset, to_float
+from ..data import FOLDER_PREFIX, ImageData, load_dataset, stacked, to_float
 from ..errors import ConfigError, GanforgeError
 from .. import threads
 from ..seeding import private_rng
-from . import cache, contrastive
+from . import cache, contrastive, modes
 from .classes import class_hit_rates
 
 JUDGE_SEED = 0
@@ -47,8 +45,7 @@ FOLDER_MAX_EPOCHS = 60
 FOLDER_HELDOUT = 0.1  # share of a labelled folder kept out of the judge's training, for its accuracy
 TRAIN_IMAGES_PER_SECOND = 3500  # measured on the 2-core CI machine under load; for the "will take" message
 
-# The judge of a dataset that is a subset of another is the judge of the whole: the embedded
-# 10,000 MNIST images are scored against MNIST itself.
+# A subset's judge is the whole's: the embedded 10,000 MNIST images are scored against MNIST itself.
 JUDGE_SOURCE = {"embedded-mnist": "mnist"}
 
 
@@ -107,13 +104,8 @@ class Judge:
     net: JudgeNet   # eval mode
     info: dict      # kind, dataset, accuracy, seed, data_fingerprint, arch, train_seconds, fingerprint
 
-    @property
-    def kind(self) -> str:
-        return self.info["kind"]
-
-    @property
-    def fingerprint(self) -> str:
-        return self.info["fingerprint"]
+    kind = property(lambda self: self.info["kind"])
+    fingerprint = property(lambda self: self.info["fingerprint"])
 
     @property
     def accuracy(self) -> float | None:
@@ -128,13 +120,14 @@ class Judge:
         return FeatureExtractor(self.net)
 
     @torch.no_grad()
-    def embed(self, images: torch.Tensor, device: str | torch.device = "cpu", batch_size: int = 1000) -> Embedding:
-        """Features and logits of uint8 images (N, C, H, W), in batches on `device` (threads fitted between: threads.py)."""
-        net = self.net.to(device).eval()
-        parts = [net(chunk.to(device)) for chunk in threads.between(images.split(batch_size), device)]
-        features = torch.cat([f.cpu() for f, _ in parts])
-        logits = None if net.head is None else torch.cat([lg.cpu() for _, lg in parts])
-        return Embedding(features, logits)
+    def embed(self, images: torch.Tensor, device: str | torch.device = "cpu", batch_size: int = 1000,
+              logits: bool = True) -> Embedding:
+        """Features and (unless logits=False) logits of uint8 images (N, C, H, W), in batches on `device`
+        (threads fitted between: threads.py)."""
+        net, keep = self.net.to(device).eval(), logits and self.net.head is not None
+        parts = [(f.cpu(), lg.cpu() if keep else None)
+                 for f, lg in (net(chunk.to(device)) for chunk in threads.between(images.split(batch_size), device))]
+        return Embedding(torch.cat([f for f, _ in parts]), torch.cat([lg for _, lg in parts]) if keep else None)
 
 
 def folder_images(dataset: str, image_shape, labels: str = "", background: str = "white") -> ImageData:
@@ -163,6 +156,10 @@ def get_judge(dataset: str, data_dir=None, *, image_shape: tuple[int, int, int] 
                                 "its runs builds it")
         train = train_folder_judge if labelled else train_contrastive_judge
         return train(data, path, seed, device, echo)
+    if dataset in stacked.SOURCE:  # each channel is a digit: the digit judge, once per channel (modes.py)
+        digits = get_judge(stacked.SOURCE[dataset], data_dir, seed=seed, train_if_missing=train_if_missing,
+                           device=device, echo=echo)
+        return Judge(modes.PerChannelNet(digits.net), modes.per_channel_info(digits.info, dataset))
     source = judge_source(dataset)
     train = load_dataset(source, "train", data_dir, download=train_if_missing)
     path = judge_path(source, train.fingerprint, seed)
@@ -180,7 +177,7 @@ def train_judge(dataset: str, data_dir=None, *, seed: int = JUDGE_SEED, device: 
     if dataset.startswith(FOLDER_PREFIX):
         raise ConfigError(f"{dataset}: a folder's judge is built when its samples are first evaluated (trained on "
                           f"its labels, or by contrast without); `judge train` is for the built-in datasets")
-    source = judge_source(dataset)
+    source = stacked.SOURCE.get(dataset) or judge_source(dataset)  # stacked digits: the digits' judge
     train, test = load_dataset(source, "train", data_dir), load_dataset(source, "test", data_dir)
     epochs = EPOCHS.get(source, 5)
     path = judge_path(source, train.fingerprint, seed)

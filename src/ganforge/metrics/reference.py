@@ -91,7 +91,9 @@ def _cached_embedding(judge: Judge, data: ImageData, indices: torch.Tensor, part
 
     def build():
         echo(f"judge features of {len(indices)} {data.name} {data.split} images ({part}); cached in {path.parent}")
-        embedding = judge.embed(data.images[indices], device)
+        # the train part's logits are never read (memorisation looks at features): 128,000 stacked
+        # images would carry 1,000 logits each
+        embedding = judge.embed(data.images[indices], device, logits=part != "train")
         return {"features": embedding.features} | ({} if embedding.logits is None else {"logits": embedding.logits})
 
     tensors = _cached(path, build)

@@ -10,7 +10,8 @@ from torch.nn.utils import parametrize
 from ..errors import ConfigError
 from . import dcgan
 from .conditional import ConditionalGenerator, ProjectionDiscriminator
-from .dcgan_general import ConditionalBatchNorm2d, DCGANDiscriminator, DCGANGenerator
+from .dcgan_general import ConditionalBatchNorm2d, DCGANDiscriminator, DCGANGenerator, MinibatchStd
+from .pack import PackedDiscriminator
 from .resnet import ResNetDiscriminator, ResNetGenerator
 
 # The tutorials' fixed-size networks, wrapped for conditioning (conditional.py)...
@@ -46,14 +47,27 @@ def build_generator(cfg) -> nn.Module:
 
 
 def build_discriminator(cfg) -> nn.Module:
+    """D for the config; with pack > 1, D for packs of that many images (pack.py, unconditional runs)."""
+    channels = cfg.channels * cfg.pack
     if cfg.arch in FAMILIES:
         extra = {"minibatch_std": cfg.minibatch_std} if cfg.minibatch_std else {}  # the dcgan family's (config_rules)
-        return FAMILIES[cfg.arch][1](cfg.channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
-                                     spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0, **extra)
-    _, make_d = ARCHS[cfg.arch]
-    D = make_d(width=cfg.d_width, channels=cfg.channels, leak=cfg.leak, dropout=cfg.d_dropout)
-    k = num_classes(cfg)
-    return ProjectionDiscriminator(D, k) if k else D
+        D = FAMILIES[cfg.arch][1](channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
+                                  spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0, **extra)
+    else:
+        _, make_d = ARCHS[cfg.arch]
+        D = make_d(width=cfg.d_width, channels=channels, leak=cfg.leak, dropout=cfg.d_dropout)
+        D = with_minibatch_std(D, cfg.minibatch_std) if cfg.minibatch_std else D
+        k = num_classes(cfg)
+        D = ProjectionDiscriminator(D, k) if k else D
+    return PackedDiscriminator(D, cfg.pack) if cfg.pack > 1 else D
+
+
+def with_minibatch_std(D: nn.Sequential, group: int) -> nn.Sequential:
+    """A tutorial D (convs, Flatten, Linear) with a minibatch-stddev channel before its Flatten; the
+    Linear grows by one feature map. The fused CPU kernels do not know this layer: plain autograd."""
+    *body, flatten, head = D
+    maps = head.in_features // next(m for m in reversed(body) if isinstance(m, nn.Conv2d)).out_channels
+    return nn.Sequential(*body, MinibatchStd(group), flatten, nn.Linear(head.in_features + maps, 1))
 
 
 def init_weights(net: nn.Module, scheme: str, generator: torch.Generator | None = None) -> None:
@@ -108,7 +122,7 @@ def summary(cfg) -> str:
     G, D = build_networks(cfg)
     k = num_classes(cfg)
     labels = torch.zeros(2, dtype=torch.long) if k else None
-    z, x = torch.randn(2, cfg.latent_dim), torch.zeros(2, *cfg.image_shape)
+    z, x = torch.randn(2, cfg.latent_dim), torch.zeros(2 * cfg.pack, *cfg.image_shape)  # packed: per image, 2 packs
     g_flops = count_flops(G, z) if labels is None else count_flops(G, z, labels)
     d_flops = count_flops(D, x) if labels is None else count_flops(D, x, labels)
     return (f"G: {count_parameters(G):,} parameters, {g_flops / 1e6:,.1f} MFLOPs per image\n"

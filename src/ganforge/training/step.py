@@ -48,7 +48,7 @@ class _Run:
 
     def __init__(self, net, accel):
         self.fn = accel.forward_fn(net) if accel else net
-        self.autocast = accel.autocast if accel else None
+        self.autocast = accel.autocast if accel and accel.dtype is not None else None  # fp32: no autocast, no casts
 
     def __call__(self, *args):
         if self.autocast is None:
@@ -102,8 +102,12 @@ class TrainStep:
         # G's phase needs only G's gradients, so D runs there as the bare module: under DDP, its
         # forward then sets up no gradient reduction, and backward(inputs=G's) gives D none to reduce.
         self.D_for_g = self.D if d_for_g is None else _Run(d_for_g, accel)
-        # Scoring real and fake in one D call is the same maths only when D has no batch statistics.
+        # Scoring real and fake in one D call is the same maths only when D has no batch statistics,
+        # and when no pack (nets/pack.py) or minibatch-stddev group of D would straddle the two: the
+        # reals must fill whole ones (TrainStep.score).
         self.score_together = not _has_batch_stats(D)
+        self.whole = max(getattr(m, "pack", 1) for m in D.modules()) * max(getattr(m, "group", 1)
+                                                                           for m in D.modules())
         if fast_joint is not None and order != "joint":
             raise ValueError(f"a fast joint path was given for the {order} order")
         self.fast_joint = fast_joint
@@ -152,12 +156,13 @@ class TrainStep:
 
     def score(self, real, fake, labels, classes: bool = False):
         """D's logits of real and of fake, and with classes its class logits of the reals (else None)."""
-        if self.score_together:
+        if self.score_together and len(real) % self.whole == 0:
             both = None if labels is None else torch.cat([labels, labels])
             out = self.d(torch.cat([real, fake]), both, classes=classes)
             logits, class_logits = out if classes else (out, None)
-            real_logits, fake_logits = logits.split([len(real), len(fake)])
-            return real_logits, fake_logits, None if class_logits is None else class_logits[: len(real)]
+            n_real = len(logits) * len(real) // (len(real) + len(fake))  # a packed D: packs, not images
+            real_logits, fake_logits = logits.split([n_real, len(logits) - n_real])
+            return real_logits, fake_logits, None if class_logits is None else class_logits[:n_real]
         real_out = self.d(real, labels, classes=classes)
         real_logits, class_logits = real_out if classes else (real_out, None)
         return real_logits, self.d(fake, labels), class_logits
@@ -180,7 +185,7 @@ class TrainStep:
         """`joint` on the fast path: one backward serves both losses, because each set of D logits
         carries only its own loss back (D's to D's weights, G's to the fake images)."""
         d_logits, g_logits = self.fast_joint(self.noise(len(real), real.device), real, labels)
-        real_logits, fake_logits = d_logits.split([len(real), len(g_logits)])
+        real_logits, fake_logits = d_logits.split([len(d_logits) - len(g_logits), len(g_logits)])  # packs, if packed
         d_loss = self.loss.d(real_logits, fake_logits)
         g_loss = self.loss.g(g_logits)  # a separable loss: G's needs only the fake logits
         self.opt_g.zero_grad(set_to_none=True)

@@ -19,14 +19,18 @@ NAME = "fused CPU kernels"
 
 
 class FastJoint:
-    def __init__(self, generator: FastGenerator, scorer: JointScorer):
+    def __init__(self, generator: FastGenerator, scorer: JointScorer, packs=None):
         self.generator, self.scorer = generator, scorer
+        self.packs = packs  # a packed D's (nets/pack.py) images -> packs, stacked as channels; None: unpacked
 
     def __call__(self, z, real, labels=None):
         fake = self.generator(z, labels)
+        if self.packs is not None:
+            real, fake = self.packs(real), self.packs(fake)
         return self.scorer(real, fake, labels)
 
 
 def build_fast_joint(G: nn.Module, D: nn.Module) -> FastJoint | None:
-    scorer = JointScorer.build(D)
-    return FastJoint(FastGenerator(G), scorer) if scorer else None
+    packs = getattr(D, "packs", None)
+    scorer = JointScorer.build(D.net if packs else D)
+    return FastJoint(FastGenerator(G), scorer, packs) if scorer else None
