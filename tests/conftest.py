@@ -29,6 +29,17 @@ def tiny_config(data_root):
     return make
 
 
+@pytest.fixture()
+def float64():
+    """torch's default dtype float64 for one test (exact comparisons of two paths), then back."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch.float64
+    torch.set_default_dtype(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory):
     """A cache for this session only (judges, references, prepared folders): tests never read or

@@ -125,14 +125,6 @@ def test_packed_d_scores_one_logit_per_pack(preset, overrides):
     assert not torch.allclose(D(x)[-1], D(y)[-1])
 
 
-@pytest.fixture()
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield torch.float64
-    torch.set_default_dtype(before)
-
-
 def _packed_steps(plain: bool, pack: int = 2):
     import reference_step as bench
     from ganforge.training import accel as accel_mod

@@ -24,14 +24,6 @@ def bench():
     return reference_step
 
 
-@pytest.fixture()
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield torch.float64
-    torch.set_default_dtype(before)
-
-
 def _run_both(bench, dtype, batch, steps):
     """The reference step and ganforge's CPU step from the same weights, noise seed and batches."""
     cfg = bench.bench_config(d_dropout=0.0, batch_size=batch)  # dropout off: the masks differ by design
