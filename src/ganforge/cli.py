@@ -62,7 +62,7 @@ def _overrides(options: dict, sets: tuple[str, ...]) -> dict:
 @click.option("--preset", metavar="NAME", help="Preset to start from (see --list-presets).  [default: default]")
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="A YAML file of config fields (copy a preset and edit it).")
-@click.option("--dataset", metavar="NAME", help="embedded-mnist | mnist | fashion-mnist | cifar10 | folder:PATH")
+@click.option("--dataset", metavar="NAME", help="embedded-mnist | mnist | fashion-mnist | cifar10 | stacked-mnist | folder:PATH")
 @click.option("--data-dir", metavar="DIR", help="Folder holding mnist/, fashion-mnist/, cifar-10/ (else $GANFORGE_DATA, then the cache).")
 @click.option("--epochs", type=int, metavar="N", help="Epochs to train (when resuming: the new total).")
 @click.option("--batch-size", type=int, metavar="N")
