@@ -5,8 +5,9 @@
 
 Names: "embedded-mnist" (ships with the package, works offline), "mnist", "fashion-mnist",
 "cifar10" (files found or downloaded as described in locate.py), "stacked-mnist" (made from the
-MNIST files: stacked.py), and "folder:PATH" (any folder of PNG/JPEG images). Loads of the fixed datasets are cached in-process and shared between callers:
-treat `images` and `labels` as read-only (index or .clone() them before changing anything).
+MNIST files: stacked.py), and "folder:PATH" (any folder of PNG/JPEG images). Loads of the fixed
+datasets are cached in-process and shared between callers: treat `images` and `labels` as
+read-only (index or .clone() them before changing anything).
 """
 
 import difflib
