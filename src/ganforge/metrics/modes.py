@@ -35,7 +35,7 @@ class PerChannelNet(nn.Module):
 
     def __init__(self, digit_net: nn.Module, channels: int = stacked.CHANNELS):
         super().__init__()
-        self.digit_net, self.channels = digit_net, channels
+        self.digit_net = digit_net
         inner = digit_net.arch
         self.arch = dict(inner, channels=channels, num_classes=inner["num_classes"] ** channels,
                          feature_dim=inner["feature_dim"] * channels)
@@ -73,10 +73,15 @@ def mode_metrics(fake, ref, seed: int) -> dict:
     return dict(zip(KEYS, ours + real))
 
 
+def samples_to_cover(n: int, num_modes: int) -> int:
+    """How many of n samples a mode needs to count as covered: a fifth of a uniform share, at least 1."""
+    return max(1, int(COVERED_FRACTION * n / num_modes))
+
+
 def count_modes(modes: torch.Tensor, num_modes: int) -> tuple[int, int, float]:
     """(modes covered, modes hit, KL(mode histogram || uniform)) of a (N,) tensor of mode ids."""
     counts = torch.bincount(modes, minlength=num_modes)
-    enough = max(1, int(COVERED_FRACTION * len(modes) / num_modes))
+    enough = samples_to_cover(len(modes), num_modes)
     p = counts.double() / len(modes)
     seen = counts > 0
     return int((counts >= enough).sum()), int(seen.sum()), float((p[seen] * (p[seen] * num_modes).log()).sum())
@@ -87,7 +92,7 @@ def report_lines(metrics: dict) -> list[str]:
     if metrics.get("modes_covered") is None:
         return []
     n = metrics["n"]
-    enough = max(1, int(COVERED_FRACTION * n / 1000))
+    enough = samples_to_cover(n, len(stacked.CLASS_NAMES))
     row = "  {:<34}{:>15}{:>18}{:>8}"
     lines = ["", f"modes of stacked MNIST, {n:,} samples (the published protocol: 26,000)",
              row.format("", f"covered (>={enough})", "hit (>=1, paper)", "KL"),

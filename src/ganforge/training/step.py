@@ -26,6 +26,8 @@ from torch import nn
 
 from ..kernels import cpu as cpu_kernels
 from ..losses import get_loss, input_gradient_penalty, wgan_gradient_penalty
+from ..nets.dcgan_general import MinibatchStd
+from ..nets.pack import PackedDiscriminator
 from ..run.records import STAT_NAMES  # noqa: F401  (the order _stats returns)
 from .distributed import SOLO
 
@@ -106,8 +108,9 @@ class TrainStep:
         # and when no pack (nets/pack.py) or minibatch-stddev group of D would straddle the two: the
         # reals must fill whole ones (TrainStep.score).
         self.score_together = not _has_batch_stats(D)
-        self.whole = max(getattr(m, "pack", 1) for m in D.modules()) * max(getattr(m, "group", 1)
-                                                                           for m in D.modules())
+        pack = max((m.pack for m in D.modules() if isinstance(m, PackedDiscriminator)), default=1)
+        group = max((m.group for m in D.modules() if isinstance(m, MinibatchStd)), default=1)
+        self.whole = pack * group  # packs of images, then stddev groups of packs
         if fast_joint is not None and order != "joint":
             raise ValueError(f"a fast joint path was given for the {order} order")
         self.fast_joint = fast_joint
