@@ -24,9 +24,9 @@ def bench():
     return reference_step
 
 
-def _run_both(bench, dtype, batch, steps):
+def _run_both(bench, dtype, batch, steps, route="auto"):
     """The reference step and ganforge's CPU step from the same weights, noise seed and batches."""
-    cfg = bench.bench_config(d_dropout=0.0, batch_size=batch)  # dropout off: the masks differ by design
+    cfg = bench.bench_config(d_dropout=0.0, batch_size=batch, cpu_kernels=route)  # dropout off: the masks differ by design
     G, D = (net.to(dtype) for net in build_networks(cfg))
     start = [p.detach().clone() for p in [*G.parameters(), *D.parameters()]]
     ref = bench.make_reference(cfg, copy.deepcopy(G), copy.deepcopy(D), "cpu")
@@ -38,9 +38,13 @@ def _run_both(bench, dtype, batch, steps):
     return losses, list(weights), (ref, fast)
 
 
-def test_fast_step_is_the_reference_maths_float64(bench, float64):
-    """In float64 rounding vanishes: losses and weights after 3 Adam steps agree to ~1e-13."""
-    losses, weights, (ref, fast) = _run_both(bench, torch.float64, batch=8, steps=3)
+@pytest.mark.parametrize("route", ["dft", "onednn", "onednn-nhwc"])
+def test_fast_step_is_the_reference_maths_float64(bench, float64, route):
+    """In float64 rounding vanishes: losses and weights after 3 Adam steps agree to ~1e-13, with
+    every big convolution on each route the kernel choice can take (kernels/cpu/choose.py)."""
+    losses, weights, (ref, fast) = _run_both(bench, torch.float64, batch=8, steps=3, route=route)
+    routes = {**fast.fast_joint.generator.routes, **fast.fast_joint.scorer.routes}
+    assert len(routes) == 3 and set(routes.values()) == {route}  # G's two convT, D's 64 -> 128
     for a, b in losses:
         torch.testing.assert_close(b, a, rtol=1e-10, atol=0)
     for w0, a, b in weights:
@@ -70,12 +74,13 @@ def test_fast_step_matches_reference_float32(bench):
         assert ((got - want).norm() / want.norm()).item() < 1e-2
 
 
-def test_fast_step_on_the_cifar_nets_float64(bench, float64):
+@pytest.mark.parametrize("route", ["dft", "onednn-nhwc"])
+def test_fast_step_on_the_cifar_nets_float64(bench, float64, route):
     """The fused path is not tied to the MNIST nets: the CIFAR-10 tutorial's G and D (4x4 and 3x3
     kernels, 8x8 to 32x32 maps) in the joint order give the reference's weights too."""
     from ganforge.config import build_config
 
-    cfg = build_config("dcgan-cifar10", overrides={"step": "joint", "device": "cpu", "batch_size": 8})
+    cfg = build_config("dcgan-cifar10", overrides={"step": "joint", "device": "cpu", "batch_size": 8, "cpu_kernels": route})
     G, D = (net.double() for net in build_networks(cfg))
     start = [p.detach().clone() for p in [*G.parameters(), *D.parameters()]]
     ref = bench.make_reference(cfg, copy.deepcopy(G), copy.deepcopy(D), "cpu")

@@ -16,6 +16,7 @@ CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
+    "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc"),
     "batchnorm": ("rank", "sync"),
     "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
     "init": ("keras", "torch", "dcgan"),

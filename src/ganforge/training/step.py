@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fileio import cache_root
 from ..kernels import cpu as cpu_kernels
+from ..kernels.cpu import choose
 from ..losses import get_loss, input_gradient_penalty, wgan_gradient_penalty
 from ..nets.dcgan_general import MinibatchStd
 from ..nets.pack import PackedDiscriminator
@@ -260,10 +262,11 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
     # The fused scorer returns logits only: no double backward (penalties), no augmentation in
     # between, and G's loss from the fake logits alone (a separable loss).
     plain_only = penalties or augment is not None or not loss.separable
-    fast, kernels = None, "plain autograd"
+    fast, kernels, routes = None, "plain autograd", ""
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
         if world.fused_ok:
             fast = cpu_kernels.build_fast_joint(G, D)
+            routes = _choose_routes(fast, cfg) if fast else ""
         else:
             kernels = f"plain autograd ({cpu_kernels.NAME}: one process only)"
     G_run, D_run = world.wrap(G), world.wrap(D)
@@ -271,5 +274,18 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
                      fast_joint=fast, augment=augment, penalties=penalties,
                      aux_weight=cfg.aux_classifier if cfg.conditional else 0.0,
                      rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D)
-    kernels = cpu_kernels.NAME if fast else kernels
+    kernels = f"{cpu_kernels.NAME} ({routes})" if fast and routes else cpu_kernels.NAME if fast else kernels
     return step, f"{cfg.step}, {kernels}, {accel.describe()}{world.describe()}"
+
+
+def _choose_routes(fast, cfg) -> str:
+    """The fused step's big convolutions: DFT or oneDNN per layer, by cfg.cpu_kernels; `auto` times
+    each on this machine once (kernels/cpu/choose.py; cached under the user cache, so a seed repeats)."""
+    route = cfg.cpu_kernels
+    chooser = choose.Chooser(cache_root() / "kernels.json") if route == "auto" else route
+    labels = torch.zeros(cfg.batch_size, dtype=torch.long) if cfg.conditional else None
+    chosen = fast.choose_routes(chooser, (cfg.batch_size, cfg.latent_dim),
+                                (cfg.batch_size, cfg.channels, cfg.image_size, cfg.image_size), labels)
+    if route != "auto" or not chosen:
+        return chosen
+    return f"{chosen}; {'timed now' if chooser.timed else 'timed before, cached'}"

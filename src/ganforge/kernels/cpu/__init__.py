@@ -1,4 +1,4 @@
-"""The fused CPU path of the joint step (fused.py, spectral.py, fastconv.py).
+"""The fused CPU path of the joint step (fused.py, generator.py, spectral.py, fastconv.py, choose.py).
 
     fast = build_fast_joint(G, D)          # None when D is not a shape the fused scorer knows
     d_logits, g_logits = fast(z, real, labels)
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .fused import FastGenerator, JointScorer
+from .fused import JointScorer
+from .generator import FastGenerator
 
 NAME = "fused CPU kernels"
 
@@ -22,6 +23,26 @@ class FastJoint:
     def __init__(self, generator: FastGenerator, scorer: JointScorer, packs=None):
         self.generator, self.scorer = generator, scorer
         self.packs = packs  # a packed D's (nets/pack.py) images -> packs, stacked as channels; None: unpacked
+
+    def choose_routes(self, route, z_shape, real_shape, labels=None) -> str:
+        """Set the route of every layer where the DFT fits, for a step of these shapes: route is a
+        choose.ROUTES name, or a choose.Chooser (timed per layer). Returns e.g. 'G.4 dft, D.1 onednn'."""
+        import torch  # (only here: the module's import stays light)
+
+        chosen = []
+
+        def pick(net):
+            def at(i, layer, shape, nhwc):
+                name = route if isinstance(route, str) else route.route(layer, shape, nhwc)
+                chosen.append(f"{net}.{i} {name}")
+                return name
+            return at
+
+        self.generator.choose(pick("G"), z_shape, labels)
+        real = torch.empty(real_shape, device="meta")
+        real = self.packs(real) if self.packs is not None else real
+        self.scorer.choose(pick("D"), (2 * real.shape[0], *real.shape[1:]))
+        return ", ".join(chosen)
 
     def __call__(self, z, real, labels=None):
         fake = self.generator(z, labels)

@@ -13,10 +13,6 @@ JointScorer(D)(real, fake, labels=None) -> (d_logits, g_logits)
     fake images). Autograd would run D's backward for the fake batch twice. A projection D
     adds embed(y) to the head's weight per image, which keeps that property (real and fake of a
     step share their labels).
-FastGenerator(G)(z)
-    G's own layers in order, with the transposed convolutions that oneDNN runs slowly here
-    replaced by exact ones: through the DFT (spectral.py) or, to one channel, as a matmul plus
-    col2im (fastconv.py).
 MaskStream
     Dropout masks without torch.bernoulli_, the slowest op of the plain CPU step.
 """
@@ -114,6 +110,19 @@ class JointScorer:
     def __init__(self, blocks: list[Block], head: nn.Linear, spectral: bool = True, embed: nn.Embedding | None = None):
         self.blocks, self.head, self.masks, self.spectral = blocks, head, MaskStream(), spectral
         self.embed = embed  # a projection D's class vectors (nets/conditional.py), else None
+        self.routes: dict[int, str] = {}  # block -> choose.ROUTES where the DFT fits; unset: "dft"
+
+    def choose(self, pick, shape) -> None:
+        """routes[i] = pick(i, conv, input shape, NHWC input?) for each block where the DFT fits, in
+        order, for real + fake input of `shape` (each block hands on the layout its route makes)."""
+        nhwc = False
+        for i, block in enumerate(self.blocks):
+            conv, kind = block.conv, self.kind(i, shape[2:])
+            if self._dft_fits(i, shape[2:]):
+                self.routes[i] = kind = pick(i, conv, tuple(shape), nhwc)
+            nhwc = kind in ("rows", "onednn-nhwc")
+            size = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(shape[2:], conv.padding, conv.kernel_size, conv.stride)]
+            shape = (shape[0], conv.out_channels, *size)
 
     @classmethod
     def build(cls, D: nn.Module, **options) -> JointScorer | None:
@@ -133,11 +142,14 @@ class JointScorer:
         return _JointScore.apply(self, real, fake, labels, *params)
 
     def kind(self, i: int, hw) -> str:
-        """How block i runs: 'rows' (im2col + matmul), 'spectral', or 'onednn'."""
-        conv = self.blocks[i].conv
-        if i == 0 and conv.in_channels <= 4:
+        """How block i runs: 'rows' (im2col + matmul), 'dft', 'onednn' or 'onednn-nhwc'."""
+        if i == 0 and self.blocks[0].conv.in_channels <= 4:
             return "rows"
-        return "spectral" if self.spectral and spectral.fits(conv, hw) else "onednn"
+        return self.routes.get(i, "dft") if self._dft_fits(i, hw) else "onednn-nhwc"
+
+    def _dft_fits(self, i: int, hw) -> bool:
+        conv = self.blocks[i].conv
+        return not (i == 0 and conv.in_channels <= 4) and self.spectral and spectral.fits(conv, hw)
 
 
 class _JointScore(torch.autograd.Function):
@@ -153,14 +165,14 @@ class _JointScore(torch.autograd.Function):
             if kind == "rows":  # oneDNN is slow with 1 input channel; NHWC rows out
                 cols, size = im2col(h, conv.kernel_size, conv.stride, conv.padding)
                 need, out = cols, torch.addmm(b, cols, w.reshape(len(w), -1).t()).view(len(h), *size, -1).permute(0, 3, 1, 2)
-            elif kind == "spectral":
+            elif kind == "dft":
                 plan = spectral.Plan.for_layer(conv, h.shape[2:])
                 X, K = plan.input_spectra(h), plan.weight_spectra(w)
                 need, out = (plan, X, K), plan.output(X, K).add_(b.view(1, -1, 1, 1))
             else:
-                fmt = torch.channels_last
-                need, out = h, F.conv2d(h.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt), b,
-                                        conv.stride, conv.padding)
+                fmt = _format(kind)
+                need = h.contiguous(memory_format=fmt)
+                out = F.conv2d(need, w.contiguous(memory_format=fmt), b, conv.stride, conv.padding)
             F.leaky_relu_(out, block.slope)
             keep = scorer.masks.keep(out, block.p) if block.p and scorer.head.training else None
             if keep is not None:
@@ -208,7 +220,7 @@ class _JointScore(torch.autograd.Function):
                 grads[2 * i] = (_rows(unit).t() @ scaled_cols).view_as(w)
                 if want_in:
                     grad_in = conv_transpose_small(fake_unit, w, conv.stride, conv.padding, ctx.image_shape[2:])
-            elif kind == "spectral":  # the DFT acts per image, so the per-image weights apply after it
+            elif kind == "dft":  # the DFT acts per image, so the per-image weights apply after it
                 plan, X, K = need
                 dprod = plan.grad_spectra(unit)  # (3 * bins, N, O)
                 # Weight X's images in place (X is not needed after this), then free it before grad_input.
@@ -218,7 +230,7 @@ class _JointScore(torch.autograd.Function):
                     grad_in = plan.grad_input(dprod if i > 0 else dprod[:, n_real:], K,
                                               channels_last=below is not None and not below.is_contiguous())
             else:
-                fmt = torch.channels_last
+                fmt = _format(kind)
                 w = w.contiguous(memory_format=fmt)
                 args = (conv.stride, conv.padding, (1, 1), False, (0, 0), 1)
                 grads[2 * i] = _conv_backward(unit * _per_image(grad_d), need, w, None, *args, [False, True, False])[1]
@@ -246,6 +258,10 @@ def _flat_back(head_grad: torch.Tensor, shape) -> torch.Tensor:
     return head_grad.view(-1, hh, ww, c).permute(0, 3, 1, 2).reshape(len(head_grad), -1)
 
 
+def _format(route: str) -> torch.memory_format:
+    return torch.channels_last if route == "onednn-nhwc" else torch.contiguous_format
+
+
 def _per_image(g: torch.Tensor) -> torch.Tensor:
     return g.view(-1, 1, 1, 1)
 
@@ -253,35 +269,3 @@ def _per_image(g: torch.Tensor) -> torch.Tensor:
 def _rows(t: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N*H*W, C), a view when t is channels_last."""
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
-
-
-# ---- the generator ------------------------------------------------------------------------------
-class FastGenerator:
-    """G(z) through G's own modules, except the transposed convolutions done faster here."""
-
-    def __init__(self, G: nn.Module, spectral: bool = True, small_conv_t: bool = True):
-        self.G, self.spectral, self.small_conv_t = G, spectral, small_conv_t
-
-    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h, layers = z, self.G
-        if hasattr(self.G, "inputs"):  # conditional G (nets/conditional.py): [z, one_hot(y)] into its net
-            h, layers = self.G.inputs(z, labels), self.G.net
-        for layer in layers:
-            if isinstance(layer, nn.ConvTranspose2d):
-                if self.spectral and spectral.fits(layer, h.shape[2:]):
-                    h = spectral.conv(h, layer)
-                    continue
-                if self.small_conv_t and _few_out_channels(layer):
-                    h = h.contiguous(memory_format=torch.channels_last)  # NHWC rows: one matmul, no copy
-                    size = [(i - 1) * s - 2 * p + k + op for i, s, p, k, op in
-                            zip(h.shape[2:], layer.stride, layer.padding, layer.kernel_size, layer.output_padding)]
-                    h = conv_transpose_small(h, layer.weight, layer.stride, layer.padding, size)
-                    h = h if layer.bias is None else h + layer.bias.view(1, -1, 1, 1)
-                    continue
-            h = layer(h)
-        return h
-
-
-def _few_out_channels(layer: nn.ConvTranspose2d) -> bool:
-    return (layer.out_channels <= 4 and layer.groups == 1 and layer.dilation == (1, 1)
-            and layer.padding_mode == "zeros" and not isinstance(layer.padding, str))
