@@ -1,0 +1,94 @@
+"""The `default` preset's training step, variants timed in alternation (issue 11): img/s of the real
+Trainer's step with each variant's config, in rounds so that drift and neighbours hit all alike.
+
+    python bench/default_step.py                          # dft,auto,plain,bf16
+    python bench/default_step.py --variants dft,auto --rounds 10 --json
+
+Variants: dft (cpu_kernels=dft: every big convolution by the DFT, the step before the kernel
+choice), auto (the default: DFT or oneDNN per layer, timed on this machine), onednn-nhwc, plain
+(the same maths through plain autograd), bf16 (precision=bf16: plain autograd under bf16 autocast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ganforge.config import build_config
+from ganforge.data import to_float
+from ganforge.run import RunDir
+from ganforge.training.loop import Trainer
+
+VARIANTS = {"dft": {"cpu_kernels": "dft"}, "auto": {}, "onednn-nhwc": {"cpu_kernels": "onednn-nhwc"},
+            "plain": {}, "bf16": {"precision": "bf16"}}
+
+
+def make(name: str, preset: str) -> tuple[Trainer, callable]:
+    root = Path(tempfile.mkdtemp()) / "run"
+    root.mkdir()
+    cfg = build_config(preset, overrides={"tensorboard": False, **VARIANTS[name]})
+    trainer = Trainer(cfg, RunDir(root), progress=False, echo=lambda *a: None)
+    if name == "plain":
+        trainer.step.run = trainer.step.joint
+    order, size = trainer.epoch_order(0), cfg.batch_size
+    usable = len(order) // size * size
+    batches = [(to_float(trainer.images[order[i:i + size]]), trainer.labels[order[i:i + size]])
+               for i in range(0, min(usable, 64 * size), size)]
+
+    def run(steps: int, offset: int) -> float:
+        start = time.perf_counter()
+        for i in range(steps):
+            trainer.step(*batches[(offset + i) % len(batches)])
+        return (time.perf_counter() - start) / steps
+
+    return trainer, run
+
+
+def cpu_model() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="dft,auto,plain,bf16")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=40, help="steps of each variant per round")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    names = args.variants.split(",")
+    made = {name: make(name, args.preset) for name in names}
+    for name, (trainer, run) in made.items():
+        run(20, 0)  # warm-up: allocator, oneDNN primitives, DFT plans
+        print(f"{name:>12}: {trainer.step_path}", flush=True)
+    times = {name: [] for name in names}
+    for r in range(args.rounds):
+        for name in names:
+            times[name].append(made[name][1](args.steps, r * args.steps))
+        print(f"round {r + 1}/{args.rounds}: " + "  ".join(
+            f"{n} {made[n][0].cfg.batch_size / times[n][-1]:.0f}" for n in names), flush=True)
+    base = names[0]
+    result = {"preset": args.preset, "cpu": cpu_model(), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "rounds": args.rounds, "steps_per_round": args.steps}
+    for name in names:
+        img_s = made[name][0].cfg.batch_size / statistics.median(times[name])
+        result[f"{name}_img_s"] = img_s
+        result[f"{name}_vs_{base}"] = img_s / result[f"{base}_img_s"]
+        print(f"{name:>12}: {img_s:7.0f} img/s  ({result[f'{name}_vs_{base}']:.2f}x {base})")
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
