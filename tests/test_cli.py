@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -80,7 +81,9 @@ def test_train_info_generate_and_foreign_checkpoint(data_root, tmp_path):
                              "--batch-size", "64", "--epochs", "1", "--out", str(run), "--no-progress")
     assert code == 0, err
     assert f"run folder: {run}" in out and "epoch   1/1" in out and "done" in out
-    assert "step: joint, fused CPU kernels, fp32, eager, cpu x" in out  # the run header says which path runs
+    # the run header says which path runs, and which route each big convolution took (timed or cached)
+    assert re.search(r"step: joint, fused CPU kernels \(G\.4 (dft|onednn|onednn-nhwc), G\.7 \S+, D\.1 \S+; "
+                     r"timed (now|before, cached)\), fp32, eager, cpu x", out), out
     code, out, _ = run_cli("info", str(run))
     assert code == 0 and "progress: 1/1 epochs, 2 steps (finished)" in out and "g_loss" in out
     code, out, _ = run_cli("generate", str(run), "--n", "4", "--out", str(tmp_path / "g.png"), "--seed", "1")

@@ -191,7 +191,8 @@ def test_trainer_takes_the_fused_path_only_for_the_joint_step(tiny_config, tmp_p
         run.root.mkdir()
         trainer = Trainer(tiny_config(step=order, max_steps=1), run, **quiet)
         assert trainer.step.run.__name__ == path
-        assert trainer.step_path.startswith(f"{order}, {'fused CPU kernels' if order == 'joint' else 'plain autograd'}, fp32")
+        want = "joint, fused CPU kernels (G.4 " if order == "joint" else "d_then_g, plain autograd, fp32"
+        assert trainer.step_path.startswith(want) and ", fp32, eager, cpu x" in trainer.step_path
         assert trainer.accel.device.type == "cpu" and trainer.accel.dtype is None and not trainer.accel.compile
 
 
