@@ -17,6 +17,7 @@ CHOICES = {
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
     "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc"),
+    "task": ("gan", "pix2pix"),
     "batchnorm": ("rank", "sync"),
     "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
     "init": ("keras", "torch", "dcgan"),
@@ -82,6 +83,7 @@ def validate(cfg) -> None:
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
     _check_aux_classifier(cfg)
+    _check_task(cfg)
     if cfg.pack > 1 and (cfg.conditional or cfg.batch_size % cfg.pack):
         raise ConfigError(f"pack={cfg.pack} needs an unconditional run (conditional=false) and a batch_size that it "
                           f"divides (this run: conditional={cfg.conditional}, batch_size={cfg.batch_size}); or pack=1")
@@ -97,3 +99,20 @@ def _check_aux_classifier(cfg) -> None:
     if cfg.arch not in GENERAL_ARCHS or cfg.step != "d_then_g":
         raise ConfigError(f"aux_classifier works with arch {' or '.join(GENERAL_ARCHS)} and step d_then_g; "
                           f"this run has arch {cfg.arch}, step {cfg.step} (or set aux_classifier=0)")
+
+
+def _check_task(cfg) -> None:
+    paired = cfg.dataset.startswith("pairs:")
+    if cfg.task == "gan" and paired:
+        raise ConfigError(f"{cfg.dataset} is a paired dataset, for image-to-image runs: add --preset pix2pix "
+                          "(or --set task=pix2pix)")
+    if cfg.task != "pix2pix":
+        return
+    if not paired:
+        raise ConfigError(f"task=pix2pix learns from pairs: --dataset pairs:DIR_A,DIR_B (two folders with the same "
+                          f"file names), not {cfg.dataset}")
+    if cfg.conditional:
+        raise ConfigError("task=pix2pix is conditioned on its input image, not on classes: set conditional=false")
+    weights = (cfg.l1_weight, cfg.adv_weight)
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+        raise ConfigError(f"l1_weight={cfg.l1_weight}, adv_weight={cfg.adv_weight}: both >= 0, not both 0")

@@ -149,34 +149,34 @@ def _decode_all(paths, options, skipped):
         try:
             images[len(keep)] = decode_image(path, options)
             keep.append(i)
-        except _Unusable as why:
+        except Unusable as why:
             skipped.append((path, str(why)))
     return images[: len(keep)], np.array(keep, dtype=np.int64)
 
 
-class _Unusable(Exception):
+class Unusable(Exception):
     pass
 
 
 def decode_image(path: Path, options: FolderOptions) -> np.ndarray:
-    """One image as uint8 (C, S, S); raises _Unusable with a few words on why not."""
+    """One image as uint8 (C, S, S); raises Unusable with a few words on why not."""
     if path.stat().st_size == 0:
-        raise _Unusable("empty file")
+        raise Unusable("empty file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if image.width * image.height > MAX_PIXELS:
-                    raise _Unusable(f"{image.width}x{image.height} pixels, over {MAX_PIXELS:,}")
+                    raise Unusable(f"{image.width}x{image.height} pixels, over {MAX_PIXELS:,}")
                 image.load()
                 image = ImageOps.exif_transpose(image)  # phone photos store their rotation as metadata
                 image = _to_mode(image, MODES[options.channels], background_rgb(options.background))
-    except _Unusable:
+    except Unusable:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _Unusable("decompression bomb") from None
+        raise Unusable("decompression bomb") from None
     except Exception as err:  # PIL raises many types for a broken file (OSError, SyntaxError, ValueError...)
-        raise _Unusable("not a readable image" if isinstance(err, Image.UnidentifiedImageError)
+        raise Unusable("not a readable image" if isinstance(err, Image.UnidentifiedImageError)
                         else f"damaged ({str(err).split(chr(10))[0][:60]})") from None
     # Crop before resizing (rather than ImageOps.fit) so no cropped-away pixel bleeds into the edges.
     side = min(image.size)

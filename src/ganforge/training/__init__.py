@@ -42,9 +42,18 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         echo = world.echo(echo)
         run = world.first(lambda: start_run(cfg, out, runs_root, held, echo))
         world.note_run(run.root)
-        trainer = Trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
+        trainer = make_trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
         reason = fit(trainer)
     return TrainResult(run, reason, trainer.history)
+
+
+def make_trainer(cfg: Config, run: RunDir, **options):
+    """The loop for cfg.task: noise -> image (loop.py), or image -> image (translate.py)."""
+    if cfg.task == "pix2pix":
+        from .translate import TranslateTrainer
+
+        return TranslateTrainer(cfg, run, **options)
+    return Trainer(cfg, run, **options)
 
 
 def start_run(cfg: Config, out, runs_root, held: ExitStack, echo) -> RunDir:
@@ -83,7 +92,7 @@ def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None, callbac
         echo = world.echo(echo)
         run, cfg, saved = world.first(lambda: reopen_run(run_dir, overrides, held, world.world, echo))
         world.note_run(run.root)
-        trainer = Trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
+        trainer = make_trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
         if saved is None:
             world.first(lambda: run.restore_records(0, echo=echo))
             echo(f"run folder: {run.root} (no checkpoint yet: starting it from the beginning)")

@@ -11,6 +11,7 @@ fake images, so one backward of (g_loss + d_loss) serves both networks.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .fused import JointScorer
@@ -27,8 +28,6 @@ class FastJoint:
     def choose_routes(self, route, z_shape, real_shape, labels=None) -> str:
         """Set the route of every layer where the DFT fits, for a step of these shapes: route is a
         choose.ROUTES name, or a choose.Chooser (timed per layer). Returns e.g. 'G.4 dft, D.1 onednn'."""
-        import torch  # (only here: the module's import stays light)
-
         chosen = []
 
         def pick(net):

@@ -1,0 +1,191 @@
+"""The image-to-image loop (task=pix2pix, issue 17): a U-Net G maps an input image to its target, a
+PatchGAN D judges (input, image) pairs patch by patch; G's loss is D's verdict plus l1_weight
+times the L1 distance to the target (Isola et al. 2017). adv_weight=0 trains the same U-Net by L1
+alone (the baseline the GAN term has to beat), without D.
+
+The run folder is the same contract as a noise-to-image run's (run/__init__.py): config.yaml,
+metrics.jsonl (one record per epoch: losses, and L1 / PSNR on the held-out pairs),
+samples/epoch_NNNN.png (held-out triptychs: input | output | target), checkpoints/last.pt and
+previous.pt (atomic, plain data), generator.safetensors. One process; resumable at any step.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..config import Config, save_config
+from ..data import to_float
+from ..data.folder import FolderOptions
+from ..data.pairs import load_pairs
+from ..errors import ConfigError, TrainingDiverged
+from ..nets.translate import PatchGAN, UNet
+from ..run import RunDir
+from ..run import checkpoint as ckpt
+from ..run.jsonl import jsonl_text
+from ..seeding import derive_seed
+from ..viz import grid_image, save_png
+from .accel import resolve_device
+from .distributed import SOLO
+from .loop import batch_bounds, stop_on_ctrl_c
+
+N_SHOWN = 8  # held-out pairs in each epoch's triptych grid
+
+
+def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per image, in dB, for images in [-1, 1] (peak-to-peak 2)."""
+    mse = (output - target).square().flatten(1).mean(1)
+    return 10 * torch.log10(4 / mse.clamp_min(1e-12))
+
+
+def build_translator(cfg: Config) -> tuple[UNet, PatchGAN | None]:
+    """G and (unless adv_weight is 0) D, initialised N(0, 0.02) as pix2pix, from the run's seed."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "init"))
+    G = UNet(cfg.channels, cfg.image_size, cfg.g_width)
+    D = PatchGAN(cfg.channels, cfg.d_width) if cfg.adv_weight > 0 else None
+    for module in [*G.modules(), *(D.modules() if D is not None else ())]:
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)):
+            nn.init.normal_(module.weight, 1.0 if isinstance(module, nn.BatchNorm2d) else 0.0, 0.02, generator=gen)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return G, D
+
+
+class TranslateTrainer:
+    """Trainer's interface (fit, load, state, history, run, world) for task=pix2pix."""
+
+    def __init__(self, cfg: Config, run: RunDir, callbacks=(), progress: bool = True, echo=print, world=SOLO):
+        if world.world > 1 or callbacks:
+            raise ConfigError("task=pix2pix trains in one process and takes no callbacks yet; drop --nproc")
+        self.cfg, self.run, self.progress, self.echo, self.world = cfg, run, progress, echo, world
+        self.device = resolve_device(cfg.device)
+        options = FolderOptions(cfg.channels, cfg.image_size, background=cfg.background)
+        train, test = (load_pairs(cfg.dataset, split, options, echo) for split in ("train", "test"))
+        limit = cfg.subset or None
+        self.a, self.b = (torch.from_numpy(x[:limit]).to(self.device) for x in (train.a, train.b))
+        self.test_a, self.test_b = (to_float(torch.from_numpy(x)).to(self.device) for x in (test.a, test.b))
+        self.batches = batch_bounds(len(self.a), cfg.batch_size, cfg.drop_last)
+        if not self.batches:
+            raise ConfigError(f"{cfg.dataset}: {len(self.a)} training pairs, fewer than one batch of {cfg.batch_size}")
+        torch.manual_seed(cfg.seed)  # the global stream drives G's dropout
+        self.G, self.D = (None if net is None else net.to(self.device) for net in build_translator(cfg))
+        adam = lambda net, lr: torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
+        self.opt_g = adam(self.G, cfg.lr_g)
+        self.opt_d = adam(self.D, cfg.lr_d) if self.D is not None else None
+        self.epoch = self.batch = self.step = 0
+        self.sums = torch.zeros(3)  # g_adv, l1, d_loss over the unfinished epoch
+        self.history, self.stop_requested = [], False
+        self.step_path = f"pix2pix, U-Net {cfg.image_size} px, {'PatchGAN + ' if self.D else ''}L1 x{cfg.l1_weight:g}"
+
+    state = property(lambda self: self)  # Trainer's interface: trainer.state.epoch, trainer.state.step
+
+    # ---- one step ---------------------------------------------------------------------------
+    def train_step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        fake = self.G(a)
+        d_loss = torch.zeros(())
+        if self.D is not None:  # D: real pairs 1, translated pairs 0, per patch
+            real_logits, fake_logits = self.D(a, b), self.D(a, fake.detach())
+            d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+        g_adv = torch.zeros(())
+        if self.D is not None:  # G: fool the updated D, and stay near the target
+            logits = self.D(a, fake)
+            g_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        l1 = (fake - b).abs().mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        (self.cfg.adv_weight * g_adv + self.cfg.l1_weight * l1).backward()
+        self.opt_g.step()
+        return torch.stack([g_adv.detach(), l1.detach(), d_loss.detach()])
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def fit(self) -> str:
+        save_config(self.cfg, self.run.config)
+        self.echo(f"step: {self.step_path}, {len(self.a)} training pairs, {len(self.test_a)} held out")
+        reason = "epoch"
+        with stop_on_ctrl_c(self):
+            for epoch in range(self.epoch, self.cfg.epochs):
+                reason = self.run_epoch(epoch)
+                if reason != "epoch":
+                    break
+        return "done" if reason == "epoch" or self.epoch >= self.cfg.epochs else reason
+
+    def run_epoch(self, epoch: int) -> str:
+        cfg = self.cfg
+        order = torch.randperm(len(self.a), generator=torch.Generator().manual_seed(
+            derive_seed(cfg.seed, "shuffle", epoch))).to(self.device)
+        bar = tqdm(total=len(self.batches), initial=self.batch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not (self.progress and sys.stderr.isatty()), unit="step")
+        started = time.perf_counter()
+        for start, end in self.batches[self.batch:]:
+            index = order[start:end]
+            self.sums += self.train_step(to_float(self.a[index]), to_float(self.b[index]))
+            self.batch, self.step = self.batch + 1, self.step + 1
+            bar.update(1)
+            if self.stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
+                if self.batch < len(self.batches):
+                    bar.close()
+                    self.save()
+                    return "interrupted" if self.stop_requested else "max_steps"
+        bar.close()
+        self.end_epoch(epoch, time.perf_counter() - started)
+        if self.stop_requested:
+            return "interrupted"
+        return "max_steps" if cfg.max_steps and self.step >= cfg.max_steps else "epoch"
+
+    def end_epoch(self, epoch: int, seconds: float) -> None:
+        g_adv, l1, d_loss = (self.sums / max(self.batch, 1)).tolist()
+        if not all(math.isfinite(v) for v in (g_adv, l1, d_loss)):
+            raise TrainingDiverged(f"training diverged in epoch {epoch + 1} (a loss became NaN/Inf); the last good "
+                                   f"checkpoint is kept in {self.run.checkpoint}; lower lr_g/lr_d and resume or restart")
+        test = self.held_out()
+        record = {"epoch": epoch + 1, "step": self.step, "g_adv": g_adv, "l1": l1, "d_loss": d_loss,
+                  "test_l1": test["l1"], "test_psnr": test["psnr"], "epoch_seconds": seconds,
+                  "img_per_s": len(self.a) / max(seconds, 1e-9), "step_path": self.step_path}
+        self.epoch, self.batch, self.sums = epoch + 1, 0, torch.zeros(3)
+        self.history.append(record)
+        self.run.append_metrics(record)
+        self.run.samples.mkdir(exist_ok=True)
+        save_png(grid_image(test["triptychs"], nrow=3, min_side=0), self.run.sample_path(epoch + 1))
+        self.save()
+        self.echo(f"epoch {epoch + 1:3d}/{self.cfg.epochs}  L1 {l1:.4f}  G adv {g_adv:.3f}  D {d_loss:.3f}  "
+                  f"held-out L1 {test['l1']:.4f}  PSNR {test['psnr']:.2f} dB  {seconds:.1f}s")
+
+    @torch.no_grad()
+    def held_out(self) -> dict:
+        """L1 and PSNR on every held-out pair (G in eval mode: BatchNorm statistics, no dropout)."""
+        self.G.eval()
+        out = torch.cat([self.G(chunk) for chunk in self.test_a.split(64)])
+        self.G.train()
+        shown = torch.stack([self.test_a[:N_SHOWN], out[:N_SHOWN], self.test_b[:N_SHOWN]], 1).flatten(0, 1)
+        return {"l1": (out - self.test_b).abs().mean().item(), "psnr": psnr(out, self.test_b).mean().item(),
+                "triptychs": shown}
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def save(self) -> None:
+        state = {"config": self.cfg.to_dict(), "G": self.G.state_dict(),
+                 "D": self.D.state_dict() if self.D is not None else {},
+                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else {},
+                 "state": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "sums": self.sums},
+                 "rng": {"cpu": torch.get_rng_state()}, "records": {"metrics.jsonl": jsonl_text(self.history)}}
+        ckpt.save_checkpoint(self.run.checkpoint, state, previous=self.run.previous_checkpoint)
+        ckpt.save_generator(self.run.generator, self.G, self.cfg.to_dict())
+
+    def load(self, saved: dict) -> None:
+        ckpt.load_into(self.G, saved["G"], "the checkpoint's generator")
+        self.opt_g.load_state_dict(saved["opt_g"])
+        if self.D is not None:
+            ckpt.load_into(self.D, saved["D"], "the checkpoint's discriminator")
+            self.opt_d.load_state_dict(saved["opt_d"])
+        s = saved["state"]
+        self.epoch, self.batch, self.step, self.sums = s["epoch"], s["batch"], s["step"], s["sums"]
+        torch.set_rng_state(saved["rng"]["cpu"])
+        self.history, _ = self.run.restore_records(self.epoch, saved.get("records"), self.echo)
