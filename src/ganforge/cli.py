@@ -136,7 +136,11 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
         if result.reason == "interrupted":
             sys.exit(130)
     else:
-        say(f"done. Run folder: {result.run.root}  (try: ganforge generate {result.run.root} --out grid.png)")
+        say(f"done. Run folder: {result.run.root}  (try: ganforge generate {result.run.root} {_try_out(result.run)})")
+
+
+def _try_out(run) -> str:
+    return "--input IMAGE_OR_DIR --out translated/" if run.read_config().task != "gan" else "--out grid.png"
 
 
 def _start_workers(cfg, nproc: int) -> None:
@@ -168,16 +172,25 @@ def _start_workers(cfg, nproc: int) -> None:
 @click.option("--label", type=int, metavar="K", help="Conditional runs only: draw class K (e.g. 7 for sevens).  "
               "[default: every class in turn]")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def generate(run_dir, n, out, seed, label, device):
-    """Draw new images from a trained run.
+@click.option("--input", "source", metavar="IMAGE_OR_DIR", help="Image-to-image runs (pix2pix): translate this "
+              "image, or every image in this folder, into --out (a folder; x.png for one image).")
+def generate(run_dir, n, out, seed, label, device, source):
+    """Draw new images from a trained run, or translate your own with an image-to-image run.
 
     \b
     ganforge generate runs/RUN --n 64 --out grid.png
     ganforge generate runs/RUN --n 1000 --out samples.npz --seed 1
     ganforge generate runs/RUN --n 100 --out images/
     ganforge generate runs/RUN --n 64 --label 7 --out sevens.png   (conditional runs)
+    ganforge generate runs/PIX2PIX --input my_emoji/ --out translated/
     """
     from .generate import generate as generate_images
+
+    if source:
+        from .generate import translate
+
+        click.echo(f"wrote {translate(run_dir, source, out, device=device, echo=click.echo)}")
+        return
 
     what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device, label=label)
     click.echo(f"wrote {what} (seed {used_seed})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .errors import ConfigError
 from .fileio import atomic_write
 from .generate import load_generator, sample
 from .nets.sampling import sample_labels
@@ -36,6 +37,9 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     unconditional run can be scored by a judge that knows the folder's classes.
     cas: also the classification accuracy score of n generated images against n real (metrics/cas.py)."""
     G, cfg = load_generator(run_dir, device)
+    if cfg.task != "gan":
+        raise ConfigError(f"{run_dir} is a {cfg.task} run: its held-out L1 and PSNR are measured every epoch "
+                          "(ganforge info shows them); evaluate scores runs that draw from noise")
     judge_labels = cfg.labels if labels is None else labels
     evaluator = Evaluator(cfg.dataset, cfg.data_dir, n, image_shape=cfg.image_shape, device=device,
                           inception_weights=inception_weights, labels=judge_labels, background=cfg.background,

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .config import Config
-from .data import to_float
+from .data import to_float, to_uint8
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write
 from .nets import build_generator
@@ -63,6 +63,9 @@ def generate(run_dir: str | Path, n: int = 64, out: str | Path = "samples.png", 
     """Sample n new images from a run and write them to `out`; returns (description, seed used)."""
     seed = secrets.randbelow(2**31) if seed is None else seed
     G, cfg = load_generator(run_dir, device)
+    if cfg.task != "gan":
+        raise ConfigError(f"{run_dir} is a {cfg.task} run: it turns images into images; give them with "
+                          "--input IMAGE_OR_FOLDER")
     return write_samples(sample(G, cfg.latent_dim, n, seed, device=device, label=label), out), seed
 
 
@@ -72,3 +75,45 @@ def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, label: int | No
     `ganforge generate RUN --n N --seed S [--label K]` draws."""
     G, cfg = load_generator(run_dir, device)
     return grid_image(to_float(sample(G, cfg.latent_dim, n, seed, device=device, label=label)), nrow=nrow)
+
+
+def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: str = "cpu", echo=print) -> str:
+    """An image-to-image run (task pix2pix) applied to one image or to every image in a folder:
+    one PNG per input, with the input's name (its stem + .png) in the folder `out`, or the one
+    image at `out` when the input is a single file and `out` ends in .png."""
+    from PIL import Image
+
+    from .data.folder import IMAGE_SUFFIXES, FolderOptions, Unusable, decode_image
+
+    G, cfg = load_generator(run_dir, device)
+    if cfg.task == "gan":
+        raise ConfigError(f"{run_dir} draws images from noise; --input is for image-to-image runs (--preset pix2pix)")
+    source, out = Path(source), Path(out)
+    paths = [source] if source.is_file() else sorted(
+        p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if source.is_dir() else []
+    if not paths:
+        raise ConfigError(f"--input {source}: no image file there ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    single = source.is_file() and out.suffix.lower() == ".png"
+    if not single and out.suffix and not out.is_dir():
+        raise ConfigError(f"--out {out}: translating {'a folder' if source.is_dir() else 'an image'} writes into a "
+                          "folder; give a folder path (or x.png for a single input image)")
+    options = FolderOptions(cfg.channels, cfg.image_size, background=cfg.background)
+    written, skipped = 0, []
+    for path in paths:
+        try:
+            image = torch.tensor(decode_image(path, options))[None]  # a copy: PIL's array is read-only
+        except Unusable as why:
+            skipped.append(f"{path.name} ({why})")
+            continue
+        with torch.no_grad():
+            output = to_uint8(G(to_float(image).to(device))).cpu()[0].permute(1, 2, 0).numpy()
+        target = out if single else out / f"{path.stem}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pixels = Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output)
+        atomic_write(target, lambda tmp, pixels=pixels: pixels.save(tmp, format="PNG"))
+        written += 1
+    if skipped:
+        echo(f"skipped {len(skipped)} input(s) that could not be read: {'; '.join(skipped[:3])}")
+    if not written:
+        raise ConfigError(f"--input {source}: none of its {len(paths)} image files could be read")
+    return f"{written} translated image(s) in {out}" if not single else f"the translated image in {out}"

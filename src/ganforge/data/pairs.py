@@ -9,11 +9,14 @@ Images are decoded as folder datasets are (folder.decode_image: alpha onto the b
 crop, Lanczos resize). A name's split comes from a seeded hash of the name alone, so adding or
 removing other files never moves an image between train and test, and test images stay unseen.
 Names with no partner, and pairs where either side cannot be used, are left out with one line.
+Both sides are decoded once into a cached uint8 array (as folder datasets are), so a second run
+or the other split reuses it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .folder import IMAGE_SUFFIXES, SHOWN_SKIPPED, FolderOptions, Unusable, decode_image
+from ..fileio import atomic_write, cache_root
+from .folder import IMAGE_SUFFIXES, PREPARE_VERSION, SHOWN_SKIPPED, FolderOptions, Unusable, decode_image
 
 PREFIX = "pairs:"
 TEST_FRACTION = 0.1  # of the names, by hash: 379 of the 3,786 emoji pairs
@@ -72,7 +76,31 @@ def load_pairs(spec: str, split: str, options: FolderOptions = FolderOptions(), 
     if only_a or only_b:
         echo(f"{spec}: left out {_unpaired(only_a, dir_a, dir_b)}{'; ' if only_a and only_b else ''}"
              f"{_unpaired(only_b, dir_b, dir_a)}; using {len(names)} pairs")
-    names = [n for n in names if split_of(n) == split]
+    a, b, kept, skipped = _decoded(dir_a, dir_b, names, options)
+    if skipped:
+        more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
+        echo(f"{spec}: skipped {len(skipped)} pair(s): {'; '.join(skipped[:SHOWN_SKIPPED])}{more}")
+    chosen = [i for i, name in enumerate(kept) if split_of(name) == split]
+    if not chosen:
+        raise DataError(f"{spec}: the {split} split has no usable pair ({len(kept)} usable pairs in all)")
+    return PairData(a[chosen], b[chosen], [kept[i] for i in chosen], split)
+
+
+def _decoded(dir_a: Path, dir_b: Path, names: list[str], options: FolderOptions):
+    """(a, b, names kept, skipped notes) of every pair, decoded once and cached under
+    <cache>/prepared/, keyed by both files' names, sizes and times and by the options."""
+    digest = hashlib.sha256(repr((PREPARE_VERSION, "pairs", options)).encode())
+    for name in names:
+        for folder in (dir_a, dir_b):
+            stat = (folder / name).stat()
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    cached = cache_root() / "prepared" / f"pairs-{dir_a.name}-{dir_b.name}-{digest.hexdigest()[:16]}.npz"
+    if cached.is_file():
+        try:
+            with np.load(cached, allow_pickle=False) as saved:
+                return saved["a"], saved["b"], [str(n) for n in saved["names"]], [str(n) for n in saved["skipped"]]
+        except (OSError, ValueError, KeyError):  # damaged: decode again, and write it whole
+            pass
     a, b, kept, skipped = [], [], [], []
     for name in names:
         try:
@@ -83,12 +111,16 @@ def load_pairs(spec: str, split: str, options: FolderOptions = FolderOptions(), 
         a.append(pair[0])
         b.append(pair[1])
         kept.append(name)
-    if skipped:
-        more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
-        echo(f"{spec}: skipped {len(skipped)} pair(s) of the {split} split: {'; '.join(skipped[:SHOWN_SKIPPED])}{more}")
     if not kept:
-        raise DataError(f"{spec}: the {split} split has no usable pair ({len(names)} names in it)")
-    return PairData(np.stack(a), np.stack(b), kept, split)
+        raise DataError(f"{PREFIX}{dir_a},{dir_b}: none of its {len(names)} pairs could be used ({'; '.join(skipped[:3])})")
+    a, b = np.ascontiguousarray(np.stack(a)), np.ascontiguousarray(np.stack(b))  # as a cached copy reads back
+    buffer = io.BytesIO()
+    np.savez(buffer, a=a, b=b, names=np.array(kept, dtype=np.str_), skipped=np.array(skipped, dtype=np.str_))
+    try:
+        atomic_write(cached, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+    except OSError:  # a read-only or full cache only costs the next run a decode
+        pass
+    return a, b, kept, skipped
 
 
 def _unpaired(names: list[str], here: Path, there: Path) -> str:

@@ -175,7 +175,7 @@ class TranslateTrainer:
                  "D": self.D.state_dict() if self.D is not None else {},
                  "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else {},
                  "state": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "sums": self.sums},
-                 "rng": {"cpu": torch.get_rng_state()}, "records": {"metrics.jsonl": jsonl_text(self.history)}}
+                 "rng": {"cpu": torch.get_rng_state()}, "records": {"metrics.jsonl": jsonl_text(self.history), "diagnosis.jsonl": ""}}
         ckpt.save_checkpoint(self.run.checkpoint, state, previous=self.run.previous_checkpoint)
         ckpt.save_generator(self.run.generator, self.G, self.cfg.to_dict())
 
