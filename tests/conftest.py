@@ -18,6 +18,15 @@ def data_root() -> Path:
     return Path(root)
 
 
+@pytest.fixture(scope="session")
+def emoji(data_root) -> Path:
+    """The real colour emoji: labels.csv, and the same names drawn by twitter/ and google/."""
+    root = data_root / "emoji"
+    if not (root / "labels.csv").is_file() or not (root / "twitter").is_dir():
+        pytest.skip("no emoji/ in GANFORGE_DATA")
+    return root
+
+
 @pytest.fixture()
 def tiny_config(data_root):
     """Real MNIST, the tutorial networks, 256 images in batches of 64: 4 steps an epoch."""

@@ -14,14 +14,6 @@ from ganforge.data import load_dataset
 from ganforge.errors import DataError
 
 
-@pytest.fixture(scope="module")
-def emoji(data_root):
-    root = data_root / "emoji"
-    if not (root / "labels.csv").is_file():
-        pytest.skip("no emoji/ in GANFORGE_DATA")
-    return root
-
-
 def copy_emoji(emoji, dest, names):
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:

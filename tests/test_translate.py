@@ -2,6 +2,7 @@
 and a real run on emoji twitter -> google pairs (from $GANFORGE_DATA/emoji): its run folder, an
 exact resume, and `generate --input`."""
 
+import json
 import shutil
 
 import pytest
@@ -10,21 +11,14 @@ from click.testing import CliRunner
 
 from ganforge.cli import cli
 from ganforge.config import build_config
+from ganforge.data import to_float
 from ganforge.data.folder import FolderOptions
 from ganforge.data.pairs import load_pairs, pair_names, split_of
 from ganforge.errors import ConfigError, DataError
 from ganforge.nets.translate import PatchGAN, UNet, unet_depth
 from ganforge.run.checkpoint import read_generator
 from ganforge.training import resume, train
-from ganforge.training.translate import psnr
-
-
-@pytest.fixture(scope="module")
-def emoji(data_root):
-    root = data_root / "emoji"
-    if not (root / "twitter").is_dir():
-        pytest.skip("no emoji/ in GANFORGE_DATA")
-    return root
+from ganforge.metrics.translate import psnr
 
 
 @pytest.fixture()
@@ -125,9 +119,20 @@ def test_a_run_writes_its_folder_resumes_exactly_and_translates_a_folder(small_p
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(n.removesuffix(".png") + ".png"
                                                                         for n in names[:41])
-    for viewer in (["generate", str(run.root), "--out", str(tmp_path / "x.png")], ["evaluate", str(run.root)]):
-        result = CliRunner().invoke(cli, viewer)  # one line saying what the run is and what to use
-        assert result.exit_code != 0 and "pix2pix run" in result.output and result.output.count("\n") == 1
+    result = CliRunner().invoke(cli, ["generate", str(run.root), "--out", str(tmp_path / "x.png")])
+    assert result.exit_code != 0 and "pix2pix run" in result.output and result.output.count("\n") == 1
+    # evaluate: every held-out pair, the run beside the input itself, judged by the targets' folder
+    result = CliRunner().invoke(cli, ["evaluate", str(run.root), "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    test = load_pairs(f"pairs:{a},{b}", "test", FolderOptions(3, 32), echo=lambda line: None)
+    inputs, targets = (to_float(torch.from_numpy(x)).double() for x in (test.a, test.b))
+    assert metrics["n"] == len(test.names) and metrics["baseline_name"] == "the input itself"
+    assert metrics["baseline"]["l1"] == pytest.approx((inputs - targets).abs().mean().item(), rel=1e-9)
+    assert metrics["model"]["l1"] == pytest.approx(record["test_l1"], abs=0.01)  # uint8 outputs vs float
+    assert metrics["judge"].startswith(f"folder:{b.resolve()}") and metrics["judge_kind"] == "contrastive"
+    assert all(v >= 0 for v in (metrics["model"]["fid"], metrics["baseline"]["fid"], metrics["real_fid"]))
+    assert "FID of two real sets" in result.output and "the input itself" in result.output
 
 
 def test_l1_only_baseline_has_no_discriminator(small_pairs, tmp_path):

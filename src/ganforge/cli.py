@@ -207,8 +207,10 @@ def generate(run_dir, n, out, seed, label, device, source):
               "e.g. to score an unconditional run with a judge that knows the classes.  [default: the run's own]")
 @click.option("--cas", is_flag=True, help="Also the classification accuracy score: the judge's network trained on N "
               "generated images, tested on real ones, next to it trained on N real images (conditional runs; cached).")
+@click.option("--judge", metavar="DATASET", help="Image-to-image runs: the dataset whose judge gives the FID (e.g. "
+              "folder:emoji with --labels csv:labels.csv:category).  [default: the targets' folder or dataset]")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, device):
+def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, judge, device):
     """Score a run's samples: FID, KID, classifier score, class coverage, precision/recall, memorisation.
 
     Features come from a judge network ganforge trains once per dataset (cached), never downloaded.
@@ -217,11 +219,12 @@ def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, device)
     ganforge evaluate runs/RUN
     ganforge evaluate runs/RUN --n 2000 --json metrics.json
     ganforge evaluate runs/RUN --cas          (conditional runs: are the fakes useful training data?)
+    ganforge evaluate runs/PIX2PIX            (image-to-image: every held-out pair, against the baseline)
     """
     from .evaluate import evaluate_run, format_report
 
     metrics = evaluate_run(run_dir, n=n, seed=seed, device=device, json_out=json_out,
-                           inception_weights=inception_weights, labels=labels, cas=cas, echo=click.echo)
+                           inception_weights=inception_weights, labels=labels, cas=cas, judge=judge, echo=click.echo)
     click.echo(format_report(metrics))
 
 

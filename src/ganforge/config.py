@@ -62,9 +62,10 @@ class Config:
     bn_eps: float = _net(1e-3)  # Keras default epsilon
     init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch defaults) | dcgan (N(0, 0.02))
     # objective and optimisation
-    task: str = _net("gan")  # gan (noise -> image) | pix2pix (image -> image from pairs:DIR_A,DIR_B; training/translate.py)
-    l1_weight: float = 100.0  # pix2pix: weight of the L1 distance to the target (pix2pix's lambda)
-    adv_weight: float = 1.0  # pix2pix: weight of D's verdict; 0 trains the U-Net by L1 alone (no D)
+    task: str = _net("gan")  # gan (noise -> image) | pix2pix (pairs:DIR_A,DIR_B) | sr (x`scale`); training/translate.py
+    scale: int = _net(4)  # sr: the upscaling factor (inputs are image_size / scale px)
+    l1_weight: float = 100.0  # pix2pix, sr: weight of the L1 distance to the target (pix2pix's lambda)
+    adv_weight: float = 1.0  # pix2pix, sr: weight of D's verdict; 0 trains G by L1 alone (no D)
     loss: str = "bce"  # bce (the tutorial's) | ns | minimax | hinge | lsgan | wgan-gp | rpgan (losses.py)
     r1: float = 0.0  # >0: R1 penalty gamma on real images (gamma/2 E||dD/dx||^2)
     r2: float = 0.0  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1)

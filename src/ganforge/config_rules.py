@@ -17,7 +17,7 @@ CHOICES = {
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
     "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc"),
-    "task": ("gan", "pix2pix"),
+    "task": ("gan", "pix2pix", "sr"),
     "batchnorm": ("rank", "sync"),
     "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
     "init": ("keras", "torch", "dcgan"),
@@ -73,8 +73,9 @@ def validate(cfg) -> None:
         parse_policy(cfg.augment)  # one line naming the unknown policy and the valid ones
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
-    channels, size = ARCH_SHAPES.get(cfg.arch, (cfg.channels, cfg.image_size))
-    if cfg.arch in GENERAL_ARCHS and cfg.image_size not in GENERAL_ARCHS[cfg.arch]:
+    # image -> image runs build their own nets (nets/translate.py; _check_task checks their sizes)
+    channels, size = ARCH_SHAPES.get(cfg.arch, (cfg.channels, cfg.image_size)) if cfg.task == "gan" else (0, cfg.image_size)
+    if cfg.task == "gan" and cfg.arch in GENERAL_ARCHS and cfg.image_size not in GENERAL_ARCHS[cfg.arch]:
         raise ConfigError(f"arch {cfg.arch} makes {', '.join(map(str, GENERAL_ARCHS[cfg.arch]))} px images, not "
                           f"image_size={cfg.image_size}")
     if cfg.image_size != size:
@@ -106,13 +107,19 @@ def _check_task(cfg) -> None:
     if cfg.task == "gan" and paired:
         raise ConfigError(f"{cfg.dataset} is a paired dataset, for image-to-image runs: add --preset pix2pix "
                           "(or --set task=pix2pix)")
-    if cfg.task != "pix2pix":
+    if cfg.task == "gan":
         return
-    if not paired:
+    if cfg.task == "sr" and (paired or cfg.scale not in (2, 4, 8) or cfg.image_size % cfg.scale):
+        raise ConfigError(f"task=sr upscales one dataset's images (folder:DIR, mnist, ...) by scale 2, 4 or 8 into "
+                          f"image_size, a multiple of it; this run has {cfg.dataset}, scale {cfg.scale}, "
+                          f"image_size {cfg.image_size}")
+    if cfg.task == "pix2pix" and (cfg.image_size < 8 or cfg.image_size & (cfg.image_size - 1)):
+        raise ConfigError(f"task=pix2pix: image_size {cfg.image_size}: the U-Net needs a power of two (32, 64, 128)")
+    if cfg.task == "pix2pix" and not paired:
         raise ConfigError(f"task=pix2pix learns from pairs: --dataset pairs:DIR_A,DIR_B (two folders with the same "
                           f"file names), not {cfg.dataset}")
     if cfg.conditional:
-        raise ConfigError("task=pix2pix is conditioned on its input image, not on classes: set conditional=false")
+        raise ConfigError(f"task={cfg.task} is conditioned on its input image, not on classes: set conditional=false")
     weights = (cfg.l1_weight, cfg.adv_weight)
     if not all(math.isfinite(w) and w >= 0 for w in weights) or not any(weights):
         raise ConfigError(f"l1_weight={cfg.l1_weight}, adv_weight={cfg.adv_weight}: both >= 0, not both 0")

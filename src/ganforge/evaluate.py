@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .fileio import atomic_write
+from .evaluate_translation import evaluate_translation, format_translation_report
 from .generate import load_generator, sample
 from .nets.sampling import sample_labels
 from .metrics import Evaluator
@@ -31,15 +32,19 @@ LINES = (  # key, label, format
 
 
 def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=None, inception_weights=None,
-                 labels: str | None = None, cas: bool = False, echo=print) -> dict:
+                 labels: str | None = None, cas: bool = False, judge: str | None = None, echo=print) -> dict:
     """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given.
     labels: for a folder run, the labels its judge learns (default: the run's own, if any), so an
     unconditional run can be scored by a judge that knows the folder's classes.
-    cas: also the classification accuracy score of n generated images against n real (metrics/cas.py)."""
+    cas: also the classification accuracy score of n generated images against n real (metrics/cas.py).
+    judge: image-to-image runs: the dataset whose judge gives the FID (evaluate_translation.py)."""
     G, cfg = load_generator(run_dir, device)
-    if cfg.task != "gan":
-        raise ConfigError(f"{run_dir} is a {cfg.task} run: its held-out L1 and PSNR are measured every epoch "
-                          "(ganforge info shows them); evaluate scores runs that draw from noise")
+    if cfg.task != "gan":  # image -> image: every held-out pair, against the baseline
+        metrics = evaluate_translation(G, cfg, run_dir, judge, labels, seed, device, echo)
+        return _written(metrics, json_out)
+    if judge:
+        raise ConfigError(f"--judge is for image-to-image runs; {run_dir} draws from noise and is judged by its "
+                          f"own dataset's judge")
     judge_labels = cfg.labels if labels is None else labels
     evaluator = Evaluator(cfg.dataset, cfg.data_dir, n, image_shape=cfg.image_shape, device=device,
                           inception_weights=inception_weights, labels=judge_labels, background=cfg.background,
@@ -57,6 +62,10 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
 
         metrics |= classification_accuracy_score(G, cfg.latent_dim, cfg.dataset, cfg.data_dir, n, seed, device=device,
                                                  echo=echo)
+    return _written(metrics, json_out)
+
+
+def _written(metrics: dict, json_out) -> dict:
     if json_out:
         atomic_write(json_out, lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
     return metrics
@@ -64,6 +73,8 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
 
 def format_report(metrics: dict) -> str:
     """The metrics as text, each next to its calibrated reference values when there are some."""
+    if metrics.get("task", "gan") != "gan":
+        return format_translation_report(metrics)
     found = reference_rows(metrics["dataset"], metrics["n"])
     judge_info, rows = found if found else ({}, {})
     shown = [key for key in SHOWN_REFERENCES if key in rows]

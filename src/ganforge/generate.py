@@ -78,7 +78,7 @@ def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, label: int | No
 
 
 def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: str = "cpu", echo=print) -> str:
-    """An image-to-image run (task pix2pix) applied to one image or to every image in a folder:
+    """An image-to-image run (pix2pix or sr) applied to one image or to every image in a folder:
     one PNG per input, with the input's name (its stem + .png) in the folder `out`, or the one
     image at `out` when the input is a single file and `out` ends in .png."""
     from PIL import Image
@@ -87,7 +87,7 @@ def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: 
 
     G, cfg = load_generator(run_dir, device)
     if cfg.task == "gan":
-        raise ConfigError(f"{run_dir} draws images from noise; --input is for image-to-image runs (--preset pix2pix)")
+        raise ConfigError(f"{run_dir} draws images from noise; --input is for image-to-image runs (--preset pix2pix, sr4)")
     source, out = Path(source), Path(out)
     paths = [source] if source.is_file() else sorted(
         p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if source.is_dir() else []
@@ -97,7 +97,8 @@ def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: 
     if not single and out.suffix and not out.is_dir():
         raise ConfigError(f"--out {out}: translating {'a folder' if source.is_dir() else 'an image'} writes into a "
                           "folder; give a folder path (or x.png for a single input image)")
-    options = FolderOptions(cfg.channels, cfg.image_size, background=cfg.background)
+    size = cfg.image_size // cfg.scale if cfg.task == "sr" else cfg.image_size  # sr: inputs are small
+    options = FolderOptions(cfg.channels, size, background=cfg.background)
     written, skipped = 0, []
     for path in paths:
         try:

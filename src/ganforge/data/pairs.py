@@ -9,8 +9,8 @@ Images are decoded as folder datasets are (folder.decode_image: alpha onto the b
 crop, Lanczos resize). A name's split comes from a seeded hash of the name alone, so adding or
 removing other files never moves an image between train and test, and test images stay unseen.
 Names with no partner, and pairs where either side cannot be used, are left out with one line.
-Both sides are decoded once into a cached uint8 array (as folder datasets are), so a second run
-or the other split reuses it.
+Each folder is decoded once into a cached uint8 array (as folder datasets are), so a second run,
+the other split, or super-resolution on one of the folders reuses it.
 """
 
 from __future__ import annotations
@@ -54,14 +54,30 @@ def split_of(name: str, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRAC
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
 
 
+def task_pairs(task: str, dataset: str, split: str, options: FolderOptions, scale: int = 4, data_dir=None,
+               echo=None) -> PairData:
+    """The (input, target) pairs of an image-to-image run's `split`: pix2pix's two folders, or
+    super-resolution's downscaled copies (superres.py)."""
+    if task == "sr":
+        from .superres import sr_pairs  # it builds on this module
+
+        return sr_pairs(dataset, split, scale, options, data_dir, echo)
+    return load_pairs(dataset, split, options, echo)
+
+
+def image_names(folder: Path) -> list[str]:
+    """The image files directly in `folder`, sorted."""
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def pair_names(dir_a: Path, dir_b: Path) -> tuple[list[str], list[str], list[str]]:
     """(names in both, names only in A, names only in B): image files directly in each folder."""
-    found = []
-    for folder in (dir_a, dir_b):
-        if not folder.is_dir():
-            raise DataError(f"{PREFIX}{dir_a},{dir_b}: {folder} is not a folder")
-        found.append({p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()})
-    a, b = found
+    try:
+        a, b = set(image_names(dir_a)), set(image_names(dir_b))
+    except DataError as why:
+        raise DataError(f"{PREFIX}{dir_a},{dir_b}: {why}") from None
     return sorted(a & b), sorted(a - b), sorted(b - a)
 
 
@@ -76,51 +92,64 @@ def load_pairs(spec: str, split: str, options: FolderOptions = FolderOptions(), 
     if only_a or only_b:
         echo(f"{spec}: left out {_unpaired(only_a, dir_a, dir_b)}{'; ' if only_a and only_b else ''}"
              f"{_unpaired(only_b, dir_b, dir_a)}; using {len(names)} pairs")
-    a, b, kept, skipped = _decoded(dir_a, dir_b, names, options)
+    (a, kept_a, skipped_a), (b, kept_b, skipped_b) = (decode_named(d, names, options) for d in (dir_a, dir_b))
+    kept = sorted(set(kept_a) & set(kept_b))  # a pair needs both sides usable
+    skipped = [f"{dir_a.name}/{note}" for note in skipped_a] + [f"{dir_b.name}/{note}" for note in skipped_b]
     if skipped:
         more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
         echo(f"{spec}: skipped {len(skipped)} pair(s): {'; '.join(skipped[:SHOWN_SKIPPED])}{more}")
-    chosen = [i for i, name in enumerate(kept) if split_of(name) == split]
+    chosen = [name for name in kept if split_of(name) == split]
     if not chosen:
         raise DataError(f"{spec}: the {split} split has no usable pair ({len(kept)} usable pairs in all)")
-    return PairData(a[chosen], b[chosen], [kept[i] for i in chosen], split)
+    row_a, row_b = ({name: i for i, name in enumerate(k)} for k in (kept_a, kept_b))
+    return PairData(a[[row_a[n] for n in chosen]], b[[row_b[n] for n in chosen]], chosen, split)
 
 
-def _decoded(dir_a: Path, dir_b: Path, names: list[str], options: FolderOptions):
-    """(a, b, names kept, skipped notes) of every pair, decoded once and cached under
-    <cache>/prepared/, keyed by both files' names, sizes and times and by the options."""
-    digest = hashlib.sha256(repr((PREPARE_VERSION, "pairs", options)).encode())
+def load_named(folder: Path, split: str, options: FolderOptions = FolderOptions(), echo=None) -> tuple[np.ndarray, list[str]]:
+    """The `split` of one folder's images by the same name rule as pairs (super-resolution's held-out
+    images): (uint8 (N, C, S, S), names)."""
+    echo = echo or (lambda line: print(line, file=sys.stderr))
+    images, kept, skipped = decode_named(folder, image_names(folder), options)
+    if skipped:
+        echo(f"{folder}: skipped {len(skipped)} image(s): {'; '.join(skipped[:SHOWN_SKIPPED])}")
+    rows = [i for i, name in enumerate(kept) if split_of(name) == split]
+    if not rows:
+        raise DataError(f"{folder}: the {split} split has no usable image ({len(kept)} usable in all)")
+    return images[rows], [kept[i] for i in rows]
+
+
+def decode_named(folder: Path, names: list[str], options: FolderOptions):
+    """(uint8 (N, C, S, S), names kept, skipped notes) for the named files of one folder, decoded once
+    and cached under <cache>/prepared/, keyed by the files' names, sizes and times and by the options."""
+    digest = hashlib.sha256(repr((PREPARE_VERSION, "named", options)).encode())
     for name in names:
-        for folder in (dir_a, dir_b):
-            stat = (folder / name).stat()
-            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    cached = cache_root() / "prepared" / f"pairs-{dir_a.name}-{dir_b.name}-{digest.hexdigest()[:16]}.npz"
+        stat = (folder / name).stat()
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    cached = cache_root() / "prepared" / f"named-{folder.name}-{digest.hexdigest()[:16]}.npz"
     if cached.is_file():
         try:
             with np.load(cached, allow_pickle=False) as saved:
-                return saved["a"], saved["b"], [str(n) for n in saved["names"]], [str(n) for n in saved["skipped"]]
+                return saved["images"], [str(n) for n in saved["names"]], [str(n) for n in saved["skipped"]]
         except (OSError, ValueError, KeyError):  # damaged: decode again, and write it whole
             pass
-    a, b, kept, skipped = [], [], [], []
+    images, kept, skipped = [], [], []
     for name in names:
         try:
-            pair = decode_image(dir_a / name, options), decode_image(dir_b / name, options)
+            images.append(decode_image(folder / name, options))
         except Unusable as why:
             skipped.append(f"{name} ({why})")
             continue
-        a.append(pair[0])
-        b.append(pair[1])
         kept.append(name)
     if not kept:
-        raise DataError(f"{PREFIX}{dir_a},{dir_b}: none of its {len(names)} pairs could be used ({'; '.join(skipped[:3])})")
-    a, b = np.ascontiguousarray(np.stack(a)), np.ascontiguousarray(np.stack(b))  # as a cached copy reads back
+        raise DataError(f"{folder}: none of its {len(names)} images could be used ({'; '.join(skipped[:3])})")
+    images = np.ascontiguousarray(np.stack(images))  # as a cached copy reads back
     buffer = io.BytesIO()
-    np.savez(buffer, a=a, b=b, names=np.array(kept, dtype=np.str_), skipped=np.array(skipped, dtype=np.str_))
+    np.savez(buffer, images=images, names=np.array(kept, dtype=np.str_), skipped=np.array(skipped, dtype=np.str_))
     try:
         atomic_write(cached, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
     except OSError:  # a read-only or full cache only costs the next run a decode
         pass
-    return a, b, kept, skipped
+    return images, kept, skipped
 
 
 def _unpaired(names: list[str], here: Path, there: Path) -> str:

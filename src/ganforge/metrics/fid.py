@@ -33,11 +33,15 @@ class Precomputed(nn.Module):
 
 
 def fid(fake, ref, seed: int) -> dict:
-    real, samples = ref.real.features, fake.features
+    return {"fid": frechet(ref.real.features, fake.features)}
+
+
+def frechet(real: torch.Tensor, samples: torch.Tensor) -> float:
+    """FID between two sets of (N, D) judge features."""
     metric = FrechetInceptionDistance(feature=Precomputed(real.shape[1]))
     metric.update(real, real=True)
     metric.update(samples, real=False)
-    return {"fid": metric.compute().item()}
+    return metric.compute().item()
 
 
 def kid(fake, ref, seed: int) -> dict:

@@ -13,7 +13,7 @@ from .conditional import ConditionalGenerator, ProjectionDiscriminator
 from .dcgan_general import ConditionalBatchNorm2d, DCGANDiscriminator, DCGANGenerator, MinibatchStd
 from .pack import PackedDiscriminator
 from .resnet import ResNetDiscriminator, ResNetGenerator
-from .translate import UNet
+from .translate import SRNet, UNet
 
 # The tutorials' fixed-size networks, wrapped for conditioning (conditional.py)...
 ARCHS = {
@@ -40,6 +40,8 @@ def num_classes(cfg) -> int:
 def build_generator(cfg) -> nn.Module:
     if cfg.task == "pix2pix":  # image -> image: the U-Net (translate.py)
         return UNet(cfg.channels, cfg.image_size, cfg.g_width)
+    if cfg.task == "sr":  # small image -> large: SRGAN's residual net (translate.py)
+        return SRNet(cfg.channels, cfg.scale, cfg.g_width)
     k = num_classes(cfg)
     if cfg.arch in FAMILIES:
         return FAMILIES[cfg.arch][0](cfg.latent_dim, cfg.channels, cfg.image_size, width=cfg.g_width, num_classes=k)

@@ -10,6 +10,10 @@ PatchGAN(channels, width, layers)
     The discriminator: it sees input and output side by side (2 x channels) and gives one logit
     per overlapping patch, not per image, so it judges local texture and leaves the layout to L1.
     layers=3 is pix2pix's 70x70 design; on 64 px it gives a 6x6 grid of 46x46-pixel patches.
+SRNet(channels, scale, width, blocks)
+    Super-resolution (SRGAN's generator, Ledig et al. 2017, made small): residual blocks at the
+    input's size, then x2 pixel-shuffle stages up to `scale`, added to the bicubic upscale, so the
+    net only learns the detail bicubic misses (an untrained SRNet is close to bicubic).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import math
 
 import torch
 from torch import nn
+
+from ..data.superres import upscale
 
 BOTTOM = 4  # the encoder stops at a 4x4 map
 
@@ -80,3 +86,33 @@ class PatchGAN(nn.Module):
     def forward(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Logits (N, 1, P, P), one per patch, for `image` as a translation of `source`."""
         return self.net(torch.cat([source, image], 1))
+
+
+class _Residual(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class SRNet(nn.Module):
+    def __init__(self, channels: int = 3, scale: int = 4, width: int = 64, blocks: int = 8):
+        super().__init__()
+        steps = round(math.log2(scale))
+        if scale < 2 or 2 ** steps != scale:
+            raise ValueError(f"scale {scale}: SRNet upscales by a power of two (2, 4, 8)")
+        self.scale = scale
+        self.head = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.body = nn.Sequential(*(_Residual(width) for _ in range(blocks)),
+                                  nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+        self.up = nn.Sequential(*(nn.Sequential(nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.2))
+                                  for _ in range(steps)))
+        self.out = nn.Conv2d(width, channels, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.head(x)
+        detail = self.out(self.up(features + self.body(features)))
+        return (upscale(x, self.scale) + detail).clamp(-1, 1)

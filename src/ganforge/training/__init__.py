@@ -49,7 +49,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
 
 def make_trainer(cfg: Config, run: RunDir, **options):
     """The loop for cfg.task: noise -> image (loop.py), or image -> image (translate.py)."""
-    if cfg.task == "pix2pix":
+    if cfg.task != "gan":
         from .translate import TranslateTrainer
 
         return TranslateTrainer(cfg, run, **options)

@@ -1,7 +1,8 @@
-"""The image-to-image loop (task=pix2pix, issue 17): a U-Net G maps an input image to its target, a
-PatchGAN D judges (input, image) pairs patch by patch; G's loss is D's verdict plus l1_weight
-times the L1 distance to the target (Isola et al. 2017). adv_weight=0 trains the same U-Net by L1
-alone (the baseline the GAN term has to beat), without D.
+"""The image-to-image loop (issue 17): G maps an input image to its target, a PatchGAN D judges
+(input, image) pairs patch by patch; G's loss is D's verdict plus l1_weight times the L1 distance to
+the target (pix2pix, Isola et al. 2017). adv_weight=0 trains the same G by L1 alone (the baseline
+the GAN term has to beat), without D. task=pix2pix: a U-Net on pairs of folders; task=sr: SRGAN's
+residual net on downscaled copies of any dataset, D seeing the input upscaled bicubically.
 
 The run folder is the same contract as a noise-to-image run's (run/__init__.py): config.yaml,
 metrics.jsonl (one record per epoch: losses, and L1 / PSNR on the held-out pairs),
@@ -23,9 +24,12 @@ from tqdm import tqdm
 from ..config import Config, save_config
 from ..data import to_float
 from ..data.folder import FolderOptions
-from ..data.pairs import load_pairs
+from ..data.pairs import task_pairs
+from ..data.superres import upscale
 from ..errors import ConfigError, TrainingDiverged
-from ..nets.translate import PatchGAN, UNet
+from ..metrics.translate import psnr
+from ..nets import build_generator
+from ..nets.translate import PatchGAN
 from ..run import RunDir
 from ..run import checkpoint as ckpt
 from ..run.jsonl import jsonl_text
@@ -38,16 +42,10 @@ from .loop import batch_bounds, stop_on_ctrl_c
 N_SHOWN = 8  # held-out pairs in each epoch's triptych grid
 
 
-def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per image, in dB, for images in [-1, 1] (peak-to-peak 2)."""
-    mse = (output - target).square().flatten(1).mean(1)
-    return 10 * torch.log10(4 / mse.clamp_min(1e-12))
-
-
-def build_translator(cfg: Config) -> tuple[UNet, PatchGAN | None]:
+def build_translator(cfg: Config) -> tuple[nn.Module, PatchGAN | None]:
     """G and (unless adv_weight is 0) D, initialised N(0, 0.02) as pix2pix, from the run's seed."""
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "init"))
-    G = UNet(cfg.channels, cfg.image_size, cfg.g_width)
+    G = build_generator(cfg)
     D = PatchGAN(cfg.channels, cfg.d_width) if cfg.adv_weight > 0 else None
     for module in [*G.modules(), *(D.modules() if D is not None else ())]:
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)):
@@ -58,15 +56,16 @@ def build_translator(cfg: Config) -> tuple[UNet, PatchGAN | None]:
 
 
 class TranslateTrainer:
-    """Trainer's interface (fit, load, state, history, run, world) for task=pix2pix."""
+    """Trainer's interface (fit, load, state, history, run, world) for task=pix2pix and task=sr."""
 
     def __init__(self, cfg: Config, run: RunDir, callbacks=(), progress: bool = True, echo=print, world=SOLO):
         if world.world > 1 or callbacks:
-            raise ConfigError("task=pix2pix trains in one process and takes no callbacks yet; drop --nproc")
+            raise ConfigError(f"task={cfg.task} trains in one process and takes no callbacks yet; drop --nproc")
         self.cfg, self.run, self.progress, self.echo, self.world = cfg, run, progress, echo, world
         self.device = resolve_device(cfg.device)
         options = FolderOptions(cfg.channels, cfg.image_size, background=cfg.background)
-        train, test = (load_pairs(cfg.dataset, split, options, echo) for split in ("train", "test"))
+        train, test = (task_pairs(cfg.task, cfg.dataset, split, options, cfg.scale, cfg.data_dir, echo)
+                       for split in ("train", "test"))
         limit = cfg.subset or None
         self.a, self.b = (torch.from_numpy(x[:limit]).to(self.device) for x in (train.a, train.b))
         self.test_a, self.test_b = (to_float(torch.from_numpy(x)).to(self.device) for x in (test.a, test.b))
@@ -81,7 +80,10 @@ class TranslateTrainer:
         self.epoch = self.batch = self.step = 0
         self.sums = torch.zeros(3)  # g_adv, l1, d_loss over the unfinished epoch
         self.history, self.stop_requested = [], False
-        self.step_path = f"pix2pix, U-Net {cfg.image_size} px, {'PatchGAN + ' if self.D else ''}L1 x{cfg.l1_weight:g}"
+        # D reads the input beside the image, at the image's size (super-resolution: upscaled bicubically)
+        self.source = (lambda a: upscale(a, cfg.scale)) if cfg.task == "sr" else (lambda a: a)
+        net = f"super-resolution x{cfg.scale}, SRNet" if cfg.task == "sr" else "pix2pix, U-Net"
+        self.step_path = f"{net} {cfg.image_size} px, {'PatchGAN + ' if self.D else ''}L1 x{cfg.l1_weight:g}"
 
     state = property(lambda self: self)  # Trainer's interface: trainer.state.epoch, trainer.state.step
 
@@ -90,7 +92,8 @@ class TranslateTrainer:
         fake = self.G(a)
         d_loss = torch.zeros(())
         if self.D is not None:  # D: real pairs 1, translated pairs 0, per patch
-            real_logits, fake_logits = self.D(a, b), self.D(a, fake.detach())
+            source = self.source(a)
+            real_logits, fake_logits = self.D(source, b), self.D(source, fake.detach())
             d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
             self.opt_d.zero_grad(set_to_none=True)
@@ -98,7 +101,7 @@ class TranslateTrainer:
             self.opt_d.step()
         g_adv = torch.zeros(())
         if self.D is not None:  # G: fool the updated D, and stay near the target
-            logits = self.D(a, fake)
+            logits = self.D(source, fake)
             g_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         l1 = (fake - b).abs().mean()
         self.opt_g.zero_grad(set_to_none=True)
@@ -165,7 +168,8 @@ class TranslateTrainer:
         self.G.eval()
         out = torch.cat([self.G(chunk) for chunk in self.test_a.split(64)])
         self.G.train()
-        shown = torch.stack([self.test_a[:N_SHOWN], out[:N_SHOWN], self.test_b[:N_SHOWN]], 1).flatten(0, 1)
+        seen = F.interpolate(self.test_a[:N_SHOWN], size=out.shape[-2:], mode="nearest")  # sr: the input's pixels
+        shown = torch.stack([seen, out[:N_SHOWN], self.test_b[:N_SHOWN]], 1).flatten(0, 1)
         return {"l1": (out - self.test_b).abs().mean().item(), "psnr": psnr(out, self.test_b).mean().item(),
                 "triptychs": shown}
 

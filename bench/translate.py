@@ -1,0 +1,87 @@
+"""Image-to-image runs under a CPU time budget, then scored on their held-out pairs (issue 17).
+
+    python bench/translate.py --budget 900 --out runs/p2p                       # pix2pix twitter -> google
+    python bench/translate.py --budget 900 --out runs/p2p-l1 --set adv_weight=0  # the L1-only U-Net
+    python bench/translate.py --budget 900 --out runs/sr --preset sr4            # x4 super-resolution
+
+Trains through the task's real trainer, whole epochs, until the epochs' own seconds (the step
+calls, as metrics.jsonl records them) pass the budget, leaving an ordinary run folder at --out. Then
+`ganforge evaluate` scores it (the same code path: evaluate.evaluate_run): L1, PSNR, SSIM and the
+judge's FID of the outputs against the real targets of the held-out pairs, beside the baseline
+that needs no training (the input itself; bicubic upscaling for super-resolution). A run folder
+left by an earlier call is scored again without training (--score-only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from ganforge.config import build_config, parse_assignment, save_config
+from ganforge.run import RunDir
+from ganforge.training import make_trainer
+
+EMOJI = "{data}/emoji/twitter,{data}/emoji/google"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="pix2pix")
+    parser.add_argument("--dataset", default=None, help="default: pairs of the emoji drawn by twitter and google")
+    parser.add_argument("--budget", type=float, default=900, help="training seconds")
+    parser.add_argument("--out", required=True, help="the run folder to write (or score, with --score-only)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--judge", default=None, help="the dataset whose judge scores the outputs (evaluate --judge)")
+    parser.add_argument("--judge-labels", default="", help="that judge's labels (e.g. csv:labels.csv:category)")
+    parser.add_argument("--score-only", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    args = parser.parse_args()
+
+    run = RunDir(Path(args.out))
+    trained = {}
+    if not args.score_only:
+        data = os.environ.get("GANFORGE_DATA", "../shared/data")
+        overrides = {"dataset": args.dataset or ("pairs:" + EMOJI.format(data=os.path.realpath(data))),
+                     "epochs": 100_000, "tensorboard": False} | dict(parse_assignment(s) for s in args.sets)
+        cfg = build_config(args.preset, overrides=overrides)
+        run.root.mkdir(parents=True, exist_ok=False)
+        trainer = make_trainer(cfg, run, progress=False)
+        save_config(cfg, run.config)
+        seconds = 0.0
+        while seconds < args.budget:
+            if trainer.run_epoch(trainer.epoch) != "epoch":
+                break
+            seconds += trainer.history[-1]["epoch_seconds"]
+        trained = {"epochs": trainer.epoch, "steps": trainer.step, "train_seconds": seconds,
+                   "sets": args.sets, "preset": args.preset}
+        print(f"trained {trainer.epoch} epochs ({trainer.step} steps) in {seconds:.0f} training seconds; "
+              f"the same run: ganforge train --preset {args.preset} --set epochs={trainer.epoch} "
+              + " ".join(f"--set {s}" for s in args.sets))
+    from ganforge.evaluate import evaluate_run, format_report  # after training: a scoring fix needs no retraining
+
+    metrics = evaluate_run(run.root, judge=args.judge, labels=args.judge_labels or None)
+    print(format_report(metrics))
+    result = trained | metrics | {"cpu": _cpu(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    print(json.dumps(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    main()
