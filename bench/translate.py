@@ -4,8 +4,9 @@
     python bench/translate.py --budget 900 --out runs/p2p-l1 --set adv_weight=0  # the L1-only U-Net
     python bench/translate.py --budget 900 --out runs/sr --preset sr4            # x4 super-resolution
 
-Trains through the task's real trainer, whole epochs, until the epochs' own seconds (the step
-calls, as metrics.jsonl records them) pass the budget, leaving an ordinary run folder at --out. Then
+Trains through the task's real trainer until the budget's wall-clock seconds of its loop (steps,
+and each epoch's held-out check) have passed, stopping mid-epoch as Ctrl-C does, and leaves an
+ordinary run folder at --out (resumable). Then
 `ganforge evaluate` scores it (the same code path: evaluate.evaluate_run): L1, PSNR, SSIM and the
 judge's FID of the outputs against the real targets of the held-out pairs, beside the baseline
 that needs no training (the input itself; bicubic upscaling for super-resolution). A run folder
@@ -18,6 +19,8 @@ import argparse
 import json
 import os
 import platform
+import threading
+import time
 from pathlib import Path
 
 import torch
@@ -52,15 +55,18 @@ def main():
         run.root.mkdir(parents=True, exist_ok=False)
         trainer = make_trainer(cfg, run, progress=False)
         save_config(cfg, run.config)
-        seconds = 0.0
-        while seconds < args.budget:
-            if trainer.run_epoch(trainer.epoch) != "epoch":
-                break
-            seconds += trainer.history[-1]["epoch_seconds"]
-        trained = {"epochs": trainer.epoch, "steps": trainer.step, "train_seconds": seconds,
+        # The budget ends the run mid-epoch if need be (a Ctrl-C's way: the step finishes, the run is saved).
+        timer = threading.Timer(args.budget, lambda: setattr(trainer, "stop_requested", True))
+        started = time.perf_counter()
+        timer.start()
+        while trainer.run_epoch(trainer.epoch) == "epoch":
+            pass
+        timer.cancel()
+        seconds = time.perf_counter() - started
+        trained = {"epochs": trainer.epoch, "steps": trainer.step, "loop_seconds": seconds,
                    "sets": args.sets, "preset": args.preset}
-        print(f"trained {trainer.epoch} epochs ({trainer.step} steps) in {seconds:.0f} training seconds; "
-              f"the same run: ganforge train --preset {args.preset} --set epochs={trainer.epoch} "
+        print(f"trained {trainer.step} steps ({trainer.epoch} whole epochs) in {seconds:.0f} s; "
+              f"the same run: ganforge train --preset {args.preset} --set max_steps={trainer.step} "
               + " ".join(f"--set {s}" for s in args.sets))
     from ganforge.evaluate import evaluate_run, format_report  # after training: a scoring fix needs no retraining
 

@@ -17,7 +17,10 @@ from ganforge.data.pairs import load_pairs, pair_names, split_of
 from ganforge.errors import ConfigError, DataError
 from ganforge.nets.translate import PatchGAN, UNet, unet_depth
 from ganforge.run.checkpoint import read_generator
-from ganforge.training import resume, train
+from ganforge.evaluate import evaluate_run
+from ganforge.run import RunDir
+from ganforge.training import make_trainer, resume, train
+from ganforge.training.cycle import cycle_terms
 from ganforge.metrics.translate import psnr
 
 
@@ -142,3 +145,34 @@ def test_l1_only_baseline_has_no_discriminator(small_pairs, tmp_path):
     record = result.records[-1]
     assert record["d_loss"] == 0 and record["g_adv"] == 0 and record["l1"] > 0
     assert "PatchGAN" not in record["step_path"]
+
+
+def test_cycle_terms_vanish_for_identity_generators():
+    a, b = torch.rand(2, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    same = torch.nn.Identity()
+    cycle, identity = cycle_terms(same, same, a, b, same(a), same(b))
+    assert cycle.item() == 0 and identity.item() == 0
+    flip = lambda x: -x  # its own inverse: no cycle loss, but it changes images already on the right side
+    cycle, identity = cycle_terms(flip, flip, a, b, flip(a), flip(b))
+    assert cycle.item() == 0 and identity.item() == pytest.approx(2 * (b.abs().mean() + a.abs().mean()).item())
+
+
+def test_a_cycle_run_ignores_the_pairing_resumes_exactly_and_is_evaluated(small_pairs, tmp_path):
+    a, b, _ = small_pairs
+    values = dict(dataset=f"pairs:{a},{b}", image_size=32, g_width=8, d_width=8, batch_size=4, epochs=2, seed=3)
+    whole = train(build_config("cycle", overrides=values), out=tmp_path / "whole", progress=False, echo=lambda *x: None)
+    record = whole.records[-1]
+    assert [r["epoch"] for r in whole.records] == [1, 2] and "CycleGAN" in record["step_path"]
+    assert record["cycle"] > 0 and record["identity"] > 0 and record["d_loss"] > 0 and 0 < record["test_l1"] < 2
+    trainer = make_trainer(build_config("cycle", overrides=values), RunDir(tmp_path / "look"), progress=False)
+    order_a, order_b = trainer.epoch_order(0)
+    assert not torch.equal(order_a, order_b) and sorted(order_a.tolist()) == sorted(order_b.tolist())
+    cut = train(build_config("cycle", overrides={**values, "max_steps": 3}), out=tmp_path / "cut", progress=False,
+                echo=lambda *x: None)
+    again = resume(cut.run.root, {"max_steps": 0}, progress=False, echo=lambda *x: None)
+    assert again.reason == "done"
+    for key, value in read_generator(whole.run.generator).items():
+        assert torch.equal(read_generator(again.run.generator)[key], value), key
+    metrics = evaluate_run(whole.run.root, echo=lambda *x: None)
+    assert metrics["task"] == "cycle" and metrics["baseline_name"] == "the input itself"
+    assert metrics["model"]["l1"] == pytest.approx(record["test_l1"], abs=0.01)

@@ -62,10 +62,12 @@ class Config:
     bn_eps: float = _net(1e-3)  # Keras default epsilon
     init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch defaults) | dcgan (N(0, 0.02))
     # objective and optimisation
-    task: str = _net("gan")  # gan (noise -> image) | pix2pix (pairs:DIR_A,DIR_B) | sr (x`scale`); training/translate.py
+    task: str = _net("gan")  # gan (noise -> image) | pix2pix (pairs:DIR_A,DIR_B) | sr (x`scale`) | cycle (unpaired)
     scale: int = _net(4)  # sr: the upscaling factor (inputs are image_size / scale px)
     l1_weight: float = 100.0  # pix2pix, sr: weight of the L1 distance to the target (pix2pix's lambda)
-    adv_weight: float = 1.0  # pix2pix, sr: weight of D's verdict; 0 trains G by L1 alone (no D)
+    adv_weight: float = 1.0  # pix2pix, sr, cycle: weight of D's verdict; 0 trains G by L1 alone (no D)
+    cycle_weight: float = 10.0  # cycle: weight of the A -> B -> A and B -> A -> B L1 distances (CycleGAN's lambda)
+    identity_weight: float = 5.0  # cycle: weight of |G(b) - b| + |F(a) - a| (CycleGAN: half of cycle_weight)
     loss: str = "bce"  # bce (the tutorial's) | ns | minimax | hinge | lsgan | wgan-gp | rpgan (losses.py)
     r1: float = 0.0  # >0: R1 penalty gamma on real images (gamma/2 E||dD/dx||^2)
     r2: float = 0.0  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1)

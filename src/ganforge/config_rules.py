@@ -17,7 +17,7 @@ CHOICES = {
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
     "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc"),
-    "task": ("gan", "pix2pix", "sr"),
+    "task": ("gan", "pix2pix", "sr", "cycle"),
     "batchnorm": ("rank", "sync"),
     "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
     "init": ("keras", "torch", "dcgan"),
@@ -113,11 +113,15 @@ def _check_task(cfg) -> None:
         raise ConfigError(f"task=sr upscales one dataset's images (folder:DIR, mnist, ...) by scale 2, 4 or 8 into "
                           f"image_size, a multiple of it; this run has {cfg.dataset}, scale {cfg.scale}, "
                           f"image_size {cfg.image_size}")
-    if cfg.task == "pix2pix" and (cfg.image_size < 8 or cfg.image_size & (cfg.image_size - 1)):
-        raise ConfigError(f"task=pix2pix: image_size {cfg.image_size}: the U-Net needs a power of two (32, 64, 128)")
-    if cfg.task == "pix2pix" and not paired:
-        raise ConfigError(f"task=pix2pix learns from pairs: --dataset pairs:DIR_A,DIR_B (two folders with the same "
-                          f"file names), not {cfg.dataset}")
+    if cfg.task != "sr" and (cfg.image_size < 8 or cfg.image_size & (cfg.image_size - 1)):
+        raise ConfigError(f"task={cfg.task}: image_size {cfg.image_size}: the U-Net needs a power of two (32, 64, 128)")
+    if cfg.task != "sr" and not paired:
+        raise ConfigError(f"task={cfg.task} learns from pairs: --dataset pairs:DIR_A,DIR_B (two folders with the same "
+                          f"file names{'; cycle ignores the pairing in training' if cfg.task == 'cycle' else ''}), "
+                          f"not {cfg.dataset}")
+    if cfg.task == "cycle" and not (cfg.adv_weight > 0 and cfg.cycle_weight >= 0 and cfg.identity_weight >= 0):
+        raise ConfigError(f"task=cycle: adv_weight > 0 (it is what makes outputs look like B), cycle_weight and "
+                          f"identity_weight >= 0; this run has {cfg.adv_weight}, {cfg.cycle_weight}, {cfg.identity_weight}")
     if cfg.conditional:
         raise ConfigError(f"task={cfg.task} is conditioned on its input image, not on classes: set conditional=false")
     weights = (cfg.l1_weight, cfg.adv_weight)

@@ -19,14 +19,14 @@ from .metrics import get_judge
 from .metrics.fid import frechet
 from .metrics.translate import translation_metrics
 
-BASELINE = {"pix2pix": "the input itself", "sr": "bicubic upscaling"}
+BASELINE = {"pix2pix": "the input itself", "cycle": "the input itself", "sr": "bicubic upscaling"}
 ROWS = (("l1", "L1 to the target", "{:.4f}", "lower is better"), ("psnr", "PSNR (dB)", "{:.2f}", "higher"),
         ("ssim", "SSIM", "{:.4f}", "higher"), ("fid", "FID (judge features)", "{:.2f}", "lower"))
 
 
 def default_judge(cfg) -> str:
-    """Whose judge scores the outputs: the target folder's (pix2pix), or the dataset's (sr)."""
-    return f"folder:{parse_spec(cfg.dataset)[1]}" if cfg.task == "pix2pix" else cfg.dataset
+    """Whose judge scores the outputs: the target folder's (pix2pix, cycle), or the dataset's (sr)."""
+    return cfg.dataset if cfg.task == "sr" else f"folder:{parse_spec(cfg.dataset)[1]}"
 
 
 def evaluate_translation(G, cfg, run_dir, judge: str | None = None, labels: str | None = None, seed: int = 0,

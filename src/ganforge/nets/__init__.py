@@ -38,7 +38,7 @@ def num_classes(cfg) -> int:
 
 
 def build_generator(cfg) -> nn.Module:
-    if cfg.task == "pix2pix":  # image -> image: the U-Net (translate.py)
+    if cfg.task in ("pix2pix", "cycle"):  # image -> image: the U-Net (translate.py)
         return UNet(cfg.channels, cfg.image_size, cfg.g_width)
     if cfg.task == "sr":  # small image -> large: SRGAN's residual net (translate.py)
         return SRNet(cfg.channels, cfg.scale, cfg.g_width)

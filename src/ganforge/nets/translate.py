@@ -7,7 +7,8 @@ UNet(channels, image_size, width)
     has to learn the change). BatchNorm except on the first and last layer, LeakyReLU 0.2 down,
     ReLU up, dropout 0.5 in the two deepest decoder stages (pix2pix's only noise), tanh out.
 PatchGAN(channels, width, layers)
-    The discriminator: it sees input and output side by side (2 x channels) and gives one logit
+    The discriminator: it sees input and output side by side (2 x channels; paired=False, CycleGAN:
+    the image alone) and gives one logit
     per overlapping patch, not per image, so it judges local texture and leaves the layout to L1.
     layers=3 is pix2pix's 70x70 design; on 64 px it gives a 6x6 grid of 46x46-pixel patches.
 SRNet(channels, scale, width, blocks)
@@ -73,19 +74,20 @@ class UNet(nn.Module):
 
 
 class PatchGAN(nn.Module):
-    def __init__(self, channels: int = 3, width: int = 64, layers: int = 3):
+    def __init__(self, channels: int = 3, width: int = 64, layers: int = 3, paired: bool = True):
         super().__init__()
         widths = [min(width * 2 ** i, 8 * width) for i in range(layers + 1)]
-        blocks = [_down(2 * channels, widths[0], norm=False)]
+        blocks = [_down((2 if paired else 1) * channels, widths[0], norm=False)]
         blocks += [_down(widths[i - 1], widths[i], norm=True) for i in range(1, layers)]
         blocks += [nn.Sequential(nn.Conv2d(widths[layers - 1], widths[layers], 4, 1, 1, bias=False),
                                  nn.BatchNorm2d(widths[layers]), nn.LeakyReLU(0.2)),
                    nn.Conv2d(widths[layers], 1, 4, 1, 1)]
         self.net = nn.Sequential(*blocks)
 
-    def forward(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Logits (N, 1, P, P), one per patch, for `image` as a translation of `source`."""
-        return self.net(torch.cat([source, image], 1))
+    def forward(self, *images: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 1, P, P), one per patch: paired, D(source, image) for `image` as a translation of
+        `source`; unpaired (CycleGAN), D(image) for whether `image` belongs to its side."""
+        return self.net(torch.cat(images, 1))
 
 
 class _Residual(nn.Module):

@@ -49,6 +49,10 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
 
 def make_trainer(cfg: Config, run: RunDir, **options):
     """The loop for cfg.task: noise -> image (loop.py), or image -> image (translate.py)."""
+    if cfg.task == "cycle":
+        from .cycle import CycleTrainer
+
+        return CycleTrainer(cfg, run, **options)
     if cfg.task != "gan":
         from .translate import TranslateTrainer
 

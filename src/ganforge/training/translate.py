@@ -47,16 +47,29 @@ def build_translator(cfg: Config) -> tuple[nn.Module, PatchGAN | None]:
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "init"))
     G = build_generator(cfg)
     D = PatchGAN(cfg.channels, cfg.d_width) if cfg.adv_weight > 0 else None
-    for module in [*G.modules(), *(D.modules() if D is not None else ())]:
+    for net in (G, D):
+        if net is not None:
+            init_normal(net, gen)
+    return G, D
+
+
+def init_normal(net: nn.Module, gen: torch.Generator) -> None:
+    """pix2pix's and CycleGAN's: conv weights N(0, 0.02), BatchNorm scales N(1, 0.02), biases 0."""
+    for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)):
             nn.init.normal_(module.weight, 1.0 if isinstance(module, nn.BatchNorm2d) else 0.0, 0.02, generator=gen)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-    return G, D
+
+
+def adam(params, cfg: Config, lr: float | None = None) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=cfg.lr_g if lr is None else lr, betas=(cfg.beta1, cfg.beta2))
 
 
 class TranslateTrainer:
     """Trainer's interface (fit, load, state, history, run, world) for task=pix2pix and task=sr."""
+
+    LOSSES = ("g_adv", "l1", "d_loss")  # train_step's numbers, averaged per epoch into metrics.jsonl
 
     def __init__(self, cfg: Config, run: RunDir, callbacks=(), progress: bool = True, echo=print, world=SOLO):
         if world.world > 1 or callbacks:
@@ -73,19 +86,26 @@ class TranslateTrainer:
         if not self.batches:
             raise ConfigError(f"{cfg.dataset}: {len(self.a)} training pairs, fewer than one batch of {cfg.batch_size}")
         torch.manual_seed(cfg.seed)  # the global stream drives G's dropout
-        self.G, self.D = (None if net is None else net.to(self.device) for net in build_translator(cfg))
-        adam = lambda net, lr: torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
-        self.opt_g = adam(self.G, cfg.lr_g)
-        self.opt_d = adam(self.D, cfg.lr_d) if self.D is not None else None
+        self.build()
         self.epoch = self.batch = self.step = 0
-        self.sums = torch.zeros(3)  # g_adv, l1, d_loss over the unfinished epoch
+        self.sums = torch.zeros(len(self.LOSSES))  # over the unfinished epoch
         self.history, self.stop_requested = [], False
         # D reads the input beside the image, at the image's size (super-resolution: upscaled bicubically)
         self.source = (lambda a: upscale(a, cfg.scale)) if cfg.task == "sr" else (lambda a: a)
-        net = f"super-resolution x{cfg.scale}, SRNet" if cfg.task == "sr" else "pix2pix, U-Net"
-        self.step_path = f"{net} {cfg.image_size} px, {'PatchGAN + ' if self.D else ''}L1 x{cfg.l1_weight:g}"
+        self.step_path = self.describe()
 
     state = property(lambda self: self)  # Trainer's interface: trainer.state.epoch, trainer.state.step
+
+    def describe(self) -> str:
+        cfg = self.cfg
+        net = f"super-resolution x{cfg.scale}, SRNet" if cfg.task == "sr" else "pix2pix, U-Net"
+        return f"{net} {cfg.image_size} px, {'PatchGAN + ' if self.D else ''}L1 x{cfg.l1_weight:g}"
+
+    def build(self) -> None:
+        cfg = self.cfg
+        self.G, self.D = (None if net is None else net.to(self.device) for net in build_translator(cfg))
+        self.opt_g = adam(self.G.parameters(), cfg)
+        self.opt_d = adam(self.D.parameters(), cfg, cfg.lr_d) if self.D is not None else None
 
     # ---- one step ---------------------------------------------------------------------------
     def train_step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -121,16 +141,20 @@ class TranslateTrainer:
                     break
         return "done" if reason == "epoch" or self.epoch >= self.cfg.epochs else reason
 
+    def epoch_order(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The order of the inputs and of the targets this epoch: the same, pairs stay pairs."""
+        order = torch.randperm(len(self.a), generator=torch.Generator().manual_seed(
+            derive_seed(self.cfg.seed, "shuffle", epoch))).to(self.device)
+        return order, order
+
     def run_epoch(self, epoch: int) -> str:
         cfg = self.cfg
-        order = torch.randperm(len(self.a), generator=torch.Generator().manual_seed(
-            derive_seed(cfg.seed, "shuffle", epoch))).to(self.device)
+        order, order_b = self.epoch_order(epoch)
         bar = tqdm(total=len(self.batches), initial=self.batch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not (self.progress and sys.stderr.isatty()), unit="step")
         started = time.perf_counter()
         for start, end in self.batches[self.batch:]:
-            index = order[start:end]
-            self.sums += self.train_step(to_float(self.a[index]), to_float(self.b[index]))
+            self.sums += self.train_step(to_float(self.a[order[start:end]]), to_float(self.b[order_b[start:end]]))
             self.batch, self.step = self.batch + 1, self.step + 1
             bar.update(1)
             if self.stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
@@ -145,22 +169,22 @@ class TranslateTrainer:
         return "max_steps" if cfg.max_steps and self.step >= cfg.max_steps else "epoch"
 
     def end_epoch(self, epoch: int, seconds: float) -> None:
-        g_adv, l1, d_loss = (self.sums / max(self.batch, 1)).tolist()
-        if not all(math.isfinite(v) for v in (g_adv, l1, d_loss)):
+        losses = dict(zip(self.LOSSES, (self.sums / max(self.batch, 1)).tolist()))
+        if not all(math.isfinite(v) for v in losses.values()):
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1} (a loss became NaN/Inf); the last good "
                                    f"checkpoint is kept in {self.run.checkpoint}; lower lr_g/lr_d and resume or restart")
         test = self.held_out()
-        record = {"epoch": epoch + 1, "step": self.step, "g_adv": g_adv, "l1": l1, "d_loss": d_loss,
-                  "test_l1": test["l1"], "test_psnr": test["psnr"], "epoch_seconds": seconds,
+        record = {"epoch": epoch + 1, "step": self.step, **losses, "test_l1": test["l1"], "test_psnr": test["psnr"], "epoch_seconds": seconds,
                   "img_per_s": len(self.a) / max(seconds, 1e-9), "step_path": self.step_path}
-        self.epoch, self.batch, self.sums = epoch + 1, 0, torch.zeros(3)
+        self.epoch, self.batch, self.sums = epoch + 1, 0, torch.zeros(len(self.LOSSES))
         self.history.append(record)
         self.run.append_metrics(record)
         self.run.samples.mkdir(exist_ok=True)
         save_png(grid_image(test["triptychs"], nrow=3, min_side=0), self.run.sample_path(epoch + 1))
         self.save()
-        self.echo(f"epoch {epoch + 1:3d}/{self.cfg.epochs}  L1 {l1:.4f}  G adv {g_adv:.3f}  D {d_loss:.3f}  "
-                  f"held-out L1 {test['l1']:.4f}  PSNR {test['psnr']:.2f} dB  {seconds:.1f}s")
+        shown = "  ".join(f"{name} {value:.4f}" for name, value in losses.items())
+        self.echo(f"epoch {epoch + 1:3d}/{self.cfg.epochs}  {shown}  held-out L1 {test['l1']:.4f}  "
+                  f"PSNR {test['psnr']:.2f} dB  {seconds:.1f}s")
 
     @torch.no_grad()
     def held_out(self) -> dict:
@@ -175,20 +199,23 @@ class TranslateTrainer:
 
     # ---- checkpoints ------------------------------------------------------------------------
     def save(self) -> None:
-        state = {"config": self.cfg.to_dict(), "G": self.G.state_dict(),
-                 "D": self.D.state_dict() if self.D is not None else {},
-                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else {},
+        state = {"config": self.cfg.to_dict(), **{name: part.state_dict() if part is not None else {}
+                                                   for name, part in self.parts().items()},
                  "state": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "sums": self.sums},
                  "rng": {"cpu": torch.get_rng_state()}, "records": {"metrics.jsonl": jsonl_text(self.history), "diagnosis.jsonl": ""}}
         ckpt.save_checkpoint(self.run.checkpoint, state, previous=self.run.previous_checkpoint)
         ckpt.save_generator(self.run.generator, self.G, self.cfg.to_dict())
 
+    def parts(self) -> dict:
+        """What a checkpoint holds besides the counters: nets (G first: the one generate uses) and optimisers."""
+        return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d}
+
     def load(self, saved: dict) -> None:
-        ckpt.load_into(self.G, saved["G"], "the checkpoint's generator")
-        self.opt_g.load_state_dict(saved["opt_g"])
-        if self.D is not None:
-            ckpt.load_into(self.D, saved["D"], "the checkpoint's discriminator")
-            self.opt_d.load_state_dict(saved["opt_d"])
+        for name, part in self.parts().items():
+            if isinstance(part, nn.Module):
+                ckpt.load_into(part, saved[name], f"the checkpoint's {name}")
+            elif part is not None:
+                part.load_state_dict(saved[name])
         s = saved["state"]
         self.epoch, self.batch, self.step, self.sums = s["epoch"], s["batch"], s["step"], s["sums"]
         torch.set_rng_state(saved["rng"]["cpu"])
