@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import threading
 import time
 from pathlib import Path
 
 import torch
 
+from distributed import cpu_model  # bench/distributed.py
 from ganforge.config import build_config, parse_assignment, save_config
 from ganforge.run import RunDir
 from ganforge.training import make_trainer
@@ -72,21 +72,11 @@ def main():
 
     metrics = evaluate_run(run.root, judge=args.judge, labels=args.judge_labels or None)
     print(format_report(metrics))
-    result = trained | metrics | {"cpu": _cpu(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    result = trained | metrics | {"cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads()}
     print(json.dumps(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

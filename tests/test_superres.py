@@ -2,6 +2,7 @@
 SRNet's shapes and its start near bicubic, metrics on images with known answers, and a real x4 run
 on MNIST digits (7 -> 28 px) scored against bicubic by `ganforge evaluate`."""
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from ganforge.data import load_dataset, to_float, to_uint8
 from ganforge.data.superres import downscale, upscale
 from ganforge.errors import ConfigError, DataError
 from ganforge.evaluate import evaluate_run
+from ganforge.generate import load_generator
 from ganforge.metrics.translate import psnr, translation_metrics
 from ganforge.nets.translate import SRNet
 from ganforge.training import train
@@ -81,12 +83,20 @@ def test_an_sr_run_on_digits_is_scored_against_bicubic(data_root, judge, tmp_pat
     assert metrics["n"] == 10_000 and metrics["baseline_name"] == "bicubic upscaling"
     assert metrics["baseline"]["psnr"] == pytest.approx(expected, abs=1e-6)
     assert metrics["judge"] == judge.name and 0 <= metrics["real_fid"] < metrics["baseline"]["fid"]
-    # generate --input: each digit image (any size; read at 7 px) comes back 28 px, under its own name
+    # generate --input: each image at its own size, 4x larger, under its own name; a too large one skipped
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for i in range(3):
-        Image.fromarray(real[i, 0].numpy()).save(inputs / f"d{i}.png")
+    small = downscale(real[:2], 4)
+    for i in range(2):
+        Image.fromarray(small[i, 0].numpy()).save(inputs / f"d{i}.png")
+    Image.fromarray(real[2, 0].numpy()).resize((28, 21)).save(inputs / "wide.png")
+    Image.new("L", (300, 20)).save(inputs / "huge.png")
     out = CliRunner().invoke(cli, ["generate", str(result.run.root), "--input", str(inputs), "--out", str(tmp_path / "o")])
     assert out.exit_code == 0, out.output
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["d0.png", "d1.png", "d2.png"]
-    assert Image.open(tmp_path / "o" / "d0.png").size == (28, 28)
+    assert "skipped 1 input(s)" in out.output and "huge.png (300x20: super-resolution takes up to 256 px" in out.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["d0.png", "d1.png", "wide.png"]
+    assert Image.open(tmp_path / "o" / "d0.png").size == (28, 28) and Image.open(tmp_path / "o" / "wide.png").size == (112, 84)
+    upscaled = torch.from_numpy(np.array(Image.open(tmp_path / "o" / "d0.png")))  # the same as the run's own output
+    G, _ = load_generator(result.run.root)
+    with torch.no_grad():
+        assert torch.equal(upscaled, to_uint8(G(to_float(small[:1])))[0, 0])

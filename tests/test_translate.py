@@ -14,9 +14,10 @@ from ganforge.config import build_config
 from ganforge.data import to_float
 from ganforge.data.folder import FolderOptions
 from ganforge.data.pairs import load_pairs, pair_names, split_of
-from ganforge.errors import ConfigError, DataError
+from ganforge.errors import ConfigError, DataError, RequestError
 from ganforge.nets.translate import PatchGAN, UNet, unet_depth
 from ganforge.run.checkpoint import read_generator
+from ganforge.serve.playground import Playground
 from ganforge.evaluate import evaluate_run
 from ganforge.run import RunDir
 from ganforge.training import make_trainer, resume, train
@@ -136,6 +137,8 @@ def test_a_run_writes_its_folder_resumes_exactly_and_translates_a_folder(small_p
     assert metrics["judge"].startswith(f"folder:{b.resolve()}") and metrics["judge_kind"] == "contrastive"
     assert all(v >= 0 for v in (metrics["model"]["fid"], metrics["baseline"]["fid"], metrics["real_fid"]))
     assert "FID of two real sets" in result.output and "the input itself" in result.output
+    with pytest.raises(RequestError, match="pix2pix run: it turns images into images"):  # the web page's playground
+        Playground().draw(run, seed=0, count=1, label=None)
 
 
 def test_l1_only_baseline_has_no_discriminator(small_pairs, tmp_path):

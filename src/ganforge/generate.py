@@ -77,8 +77,12 @@ def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, label: int | No
     return grid_image(to_float(sample(G, cfg.latent_dim, n, seed, device=device, label=label)), nrow=nrow)
 
 
+MAX_SR_SIDE = 256  # a x4 output of 1024 px: about a GB of activations on the CPU
+
+
 def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: str = "cpu", echo=print) -> str:
-    """An image-to-image run (pix2pix or sr) applied to one image or to every image in a folder:
+    """An image-to-image run applied to one image or to every image in a folder (pix2pix and cycle
+    read each at the run's image_size; sr at its own size, giving an image `scale` times larger):
     one PNG per input, with the input's name (its stem + .png) in the folder `out`, or the one
     image at `out` when the input is a single file and `out` ends in .png."""
     from PIL import Image
@@ -97,12 +101,15 @@ def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: 
     if not single and out.suffix and not out.is_dir():
         raise ConfigError(f"--out {out}: translating {'a folder' if source.is_dir() else 'an image'} writes into a "
                           "folder; give a folder path (or x.png for a single input image)")
-    size = cfg.image_size // cfg.scale if cfg.task == "sr" else cfg.image_size  # sr: inputs are small
-    options = FolderOptions(cfg.channels, size, background=cfg.background)
+    # sr's net is convolutional: each image at its own size, x scale; the others at the size they learned
+    options = FolderOptions(cfg.channels, 0 if cfg.task == "sr" else cfg.image_size, background=cfg.background)
     written, skipped = 0, []
     for path in paths:
         try:
             image = torch.tensor(decode_image(path, options))[None]  # a copy: PIL's array is read-only
+            if cfg.task == "sr" and max(image.shape[-2:]) > MAX_SR_SIDE:
+                raise Unusable(f"{image.shape[-1]}x{image.shape[-2]}: super-resolution takes up to {MAX_SR_SIDE} px "
+                               f"a side here; crop or shrink it first")
         except Unusable as why:
             skipped.append(f"{path.name} ({why})")
             continue

@@ -8,9 +8,9 @@ import yaml
 
 from .errors import CheckpointError
 from .run import RunDir, open_run
-from .run.records import SPEED_NAMES, STAT_NAMES
+from .run.records import SPEED_NAMES, STAT_NAMES, TRANSLATION_NAMES
 
-SHOWN = STAT_NAMES + SPEED_NAMES
+SHOWN = STAT_NAMES + TRANSLATION_NAMES + SPEED_NAMES
 
 
 def describe_run(run_dir: str | Path) -> str:

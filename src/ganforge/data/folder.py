@@ -42,7 +42,7 @@ SHOWN_SKIPPED = 3
 @dataclass(frozen=True)
 class FolderOptions:
     channels: int = DEFAULT_CHANNELS
-    image_size: int = DEFAULT_IMAGE_SIZE
+    image_size: int = DEFAULT_IMAGE_SIZE  # 0: each image at its own size, uncropped (super-resolution's inputs)
     labels: str = ""  # "" (none) | "folders" (first sub-folder's name) | "csv:FILE:COLUMN" (FILE has a `file` column)
     background: str = "white"  # white | black | gray | #rrggbb: what transparent pixels become
 
@@ -178,6 +178,9 @@ def decode_image(path: Path, options: FolderOptions) -> np.ndarray:
     except Exception as err:  # PIL raises many types for a broken file (OSError, SyntaxError, ValueError...)
         raise Unusable("not a readable image" if isinstance(err, Image.UnidentifiedImageError)
                         else f"damaged ({str(err).split(chr(10))[0][:60]})") from None
+    if options.image_size == 0:
+        pixels = np.asarray(image)
+        return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
     # Crop before resizing (rather than ImageOps.fit) so no cropped-away pixel bleeds into the edges.
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2

@@ -8,6 +8,9 @@ One record per epoch goes to metrics.jsonl:
     step_path                        how the step ran (e.g. "joint, fused CPU kernels, fp32, eager")
     sample_spread, warnings          training health (diagnose.py)
     eval_<metric>                    quality metrics when eval_every > 0 (EVAL_KEYS)
+Image-to-image runs (training/translate.py) write, instead of the step's statistics:
+    g_adv l1 cycle identity d_loss   their losses (TRANSLATION_NAMES; cycle and identity: CycleGAN)
+    test_l1, test_psnr               G on the held-out pairs
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import asdict
 
 STAT_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
 SPEED_NAMES = ("epoch_seconds", "img_per_s")
+TRANSLATION_NAMES = ("g_adv", "l1", "cycle", "identity", "test_l1", "test_psnr")
 # The metrics a training-time evaluation stores, each as eval_<name> (keys of metrics.Evaluator's result).
 EVAL_KEYS = ("fid", "kid_mean", "kid_std", "classifier_score", "classes_covered", "class_kl", "class_hist",
              "precision", "recall", "memorisation_ratio", "seconds")

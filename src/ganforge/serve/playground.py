@@ -59,7 +59,11 @@ class Playground:
                                   "epoch") from None
         key = (str(run.root), stat.st_mtime_ns, stat.st_size)
         if key not in self._generators:
-            self._generators[key] = load_generator(run.root)
+            G, cfg = load_generator(run.root)
+            if cfg.task != "gan":  # its inputs are images, which this page does not take yet
+                raise RequestError(f"{run.root.name} is a {cfg.task} run: it turns images into images; use "
+                                   f"ganforge generate {run.root} --input IMAGE_OR_FOLDER --out OUT")
+            self._generators[key] = G, cfg
             while len(self._generators) > CACHED_GENERATORS:
                 self._generators.popitem(last=False)
         self._generators.move_to_end(key)
