@@ -10,8 +10,6 @@ import click
 from .cores import share_cores
 from .errors import GanforgeError
 
-share_cores()  # `ganforge train` fits its CPU threads to the cores other processes leave free
-
 
 class Group(click.Group):
     """Turns a GanforgeError into one line on stderr and exit code 2, never a traceback."""
@@ -260,6 +258,9 @@ for _command in (interpolate, serve, export):
 
 
 def main():
+    # The command (not an import of this module: tests, notebooks) fits its CPU threads to the cores
+    # other processes leave free; a fitted count that changes mid-run changes the float sums (cores.py).
+    share_cores()
     cli(prog_name="ganforge")
 
 
