@@ -73,14 +73,8 @@ def validate(cfg) -> None:
         parse_policy(cfg.augment)  # one line naming the unknown policy and the valid ones
     if not (cfg.leak >= 0 and cfg.bn_eps > 0):
         raise ConfigError("leak must be >= 0 and bn_eps > 0")
-    # image -> image runs build their own nets (nets/translate.py; _check_task checks their sizes)
-    channels, size = ARCH_SHAPES.get(cfg.arch, (cfg.channels, cfg.image_size)) if cfg.task == "gan" else (0, cfg.image_size)
-    if cfg.task == "gan" and cfg.arch in GENERAL_ARCHS and cfg.image_size not in GENERAL_ARCHS[cfg.arch]:
-        raise ConfigError(f"arch {cfg.arch} makes {', '.join(map(str, GENERAL_ARCHS[cfg.arch]))} px images, not "
-                          f"image_size={cfg.image_size}")
-    if cfg.image_size != size:
-        raise ConfigError(f"arch {cfg.arch} makes {size}x{size} images, but image_size={cfg.image_size}; "
-                          f"set image_size={size} or pick another arch ({', '.join(ARCH_SHAPES)})")
+    if cfg.task == "gan":  # image -> image runs build their own nets (_check_task checks their sizes)
+        _check_arch_size(cfg)
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels} must be 1 (grayscale) or 3 (RGB)")
     _check_aux_classifier(cfg)
@@ -91,6 +85,16 @@ def validate(cfg) -> None:
     if cfg.minibatch_std and (cfg.arch == "resnet" or cfg.minibatch_std < 2):
         raise ConfigError(f"minibatch_std={cfg.minibatch_std}: a group of at least 2 images, with arch dcgan, "
                           f"dcgan28 or dcgan32 (this run has arch {cfg.arch}); or 0 (off)")
+
+
+def _check_arch_size(cfg) -> None:
+    _, size = ARCH_SHAPES.get(cfg.arch, (cfg.channels, cfg.image_size))
+    if cfg.arch in GENERAL_ARCHS and cfg.image_size not in GENERAL_ARCHS[cfg.arch]:
+        raise ConfigError(f"arch {cfg.arch} makes {', '.join(map(str, GENERAL_ARCHS[cfg.arch]))} px images, not "
+                          f"image_size={cfg.image_size}")
+    if cfg.image_size != size:
+        raise ConfigError(f"arch {cfg.arch} makes {size}x{size} images, but image_size={cfg.image_size}; "
+                          f"set image_size={size} or pick another arch ({', '.join(ARCH_SHAPES)})")
 
 
 def _check_aux_classifier(cfg) -> None:

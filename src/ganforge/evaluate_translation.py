@@ -42,12 +42,13 @@ def evaluate_translation(G, cfg, run_dir, judge: str | None = None, labels: str 
     source = judge or default_judge(cfg)
     scorer = get_judge(source, cfg.data_dir, image_shape=cfg.image_shape, device=device, labels=labels or "",
                        background=cfg.background, echo=echo)
+    real = scorer.embed(targets, device, logits=False).features  # once, for all three FIDs
     others = torch.from_numpy(train.b)[torch.randperm(len(train.b), generator=torch.Generator().manual_seed(seed))]
-    floor = frechet(*(scorer.embed(x, device, logits=False).features for x in (targets, others[:len(targets)])))
+    floor = frechet(real, scorer.embed(others[:len(targets)], device, logits=False).features)
     return {"run": str(run_dir), "task": cfg.task, "dataset": cfg.dataset, "n": len(targets), "seed": seed,
             "judge": scorer.name, "judge_kind": scorer.kind, "baseline_name": BASELINE[cfg.task],
-            "model": translation_metrics(outputs, targets, scorer, device),
-            "baseline": translation_metrics(baseline, targets, scorer, device), "real_fid": floor}
+            "model": translation_metrics(outputs, targets, scorer, device, real),
+            "baseline": translation_metrics(baseline, targets, scorer, device, real), "real_fid": floor}
 
 
 def format_translation_report(metrics: dict) -> str:

@@ -96,8 +96,7 @@ def load_pairs(spec: str, split: str, options: FolderOptions = FolderOptions(), 
     kept = sorted(set(kept_a) & set(kept_b))  # a pair needs both sides usable
     skipped = [f"{dir_a.name}/{note}" for note in skipped_a] + [f"{dir_b.name}/{note}" for note in skipped_b]
     if skipped:
-        more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
-        echo(f"{spec}: skipped {len(skipped)} pair(s): {'; '.join(skipped[:SHOWN_SKIPPED])}{more}")
+        echo(f"{spec}: skipped {len(skipped)} pair(s): {_shown(skipped)}")
     chosen = [name for name in kept if split_of(name) == split]
     if not chosen:
         raise DataError(f"{spec}: the {split} split has no usable pair ({len(kept)} usable pairs in all)")
@@ -111,7 +110,7 @@ def load_named(folder: Path, split: str, options: FolderOptions = FolderOptions(
     echo = echo or (lambda line: print(line, file=sys.stderr))
     images, kept, skipped = decode_named(folder, image_names(folder), options)
     if skipped:
-        echo(f"{folder}: skipped {len(skipped)} image(s): {'; '.join(skipped[:SHOWN_SKIPPED])}")
+        echo(f"{folder}: skipped {len(skipped)} image(s): {_shown(skipped)}")
     rows = [i for i, name in enumerate(kept) if split_of(name) == split]
     if not rows:
         raise DataError(f"{folder}: the {split} split has no usable image ({len(kept)} usable in all)")
@@ -150,6 +149,11 @@ def decode_named(folder: Path, names: list[str], options: FolderOptions):
     except OSError:  # a read-only or full cache only costs the next run a decode
         pass
     return images, kept, skipped
+
+
+def _shown(notes: list[str]) -> str:
+    more = f"; and {len(notes) - SHOWN_SKIPPED} more" if len(notes) > SHOWN_SKIPPED else ""
+    return "; ".join(notes[:SHOWN_SKIPPED]) + more
 
 
 def _unpaired(names: list[str], here: Path, there: Path) -> str:

@@ -23,7 +23,6 @@ from .folder import FolderOptions
 from .pairs import PairData, load_named
 
 
-
 def downscale(images: torch.Tensor, scale: int) -> torch.Tensor:
     """uint8 (N, C, S, S) -> uint8 (N, C, S/scale, S/scale)."""
     size = images.shape[-1]

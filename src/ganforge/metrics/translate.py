@@ -27,8 +27,9 @@ def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def translation_metrics(outputs: torch.Tensor, targets: torch.Tensor, judge: Judge | None = None,
-                        device="cpu") -> dict:
-    """outputs, targets: uint8 (N, C, H, W), row i the output for target i."""
+                        device="cpu", real: torch.Tensor | None = None) -> dict:
+    """outputs, targets: uint8 (N, C, H, W), row i the output for target i. real: the judge's features
+    of the targets, when the caller has them already (they are the same for every set scored)."""
     if outputs.shape != targets.shape:
         raise ValueError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} differ in shape")
     out, target = to_float(outputs).double(), to_float(targets).double()
@@ -37,6 +38,7 @@ def translation_metrics(outputs: torch.Tensor, targets: torch.Tensor, judge: Jud
     scores = {"l1": (out - target).abs().mean().item(), "psnr": psnr(out, target).mean().item(),
               "ssim": ssim.mean().item()}
     if judge is not None:
-        real, fake = (judge.embed(x, device, logits=False).features for x in (targets, outputs))
-        scores["fid"] = frechet(real, fake)
+        if real is None:
+            real = judge.embed(targets, device, logits=False).features
+        scores["fid"] = frechet(real, judge.embed(outputs, device, logits=False).features)
     return scores
