@@ -12,7 +12,7 @@ from ganforge.nets import build_networks, count_parameters
 from ganforge.nets.conditional import ConditionalGenerator, ProjectionDiscriminator, balanced_labels
 from ganforge.kernels.cpu import build_fast_joint
 from ganforge.losses import get_loss
-from ganforge.training.step import TrainStep
+from ganforge.training.step import Penalties, TrainStep
 
 
 def _config(**overrides):
@@ -20,13 +20,13 @@ def _config(**overrides):
                                                    "d_dropout": 0.0, "g_width": 32, "d_width": 16, **overrides})
 
 
-def _step(cfg, G, D, fused: bool, fresh_copies: bool = True):
+def _step(cfg, G, D, fused: bool, fresh_copies: bool = True, loss: str = "bce", penalties=None):
     if fresh_copies:
         G, D = copy.deepcopy(G), copy.deepcopy(D)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    return TrainStep(G, D, opt_g, opt_d, get_loss("bce"), cfg.latent_dim, cfg.step,
-                     torch.Generator().manual_seed(1), fast_joint=build_fast_joint(G, D) if fused else None)
+    return TrainStep(G, D, opt_g, opt_d, get_loss(loss), cfg.latent_dim, cfg.step, torch.Generator().manual_seed(1),
+                     fast_joint=build_fast_joint(G, D) if fused else None, penalties=penalties)
 
 
 def test_conditional_nets_shapes_and_parameters():
@@ -67,6 +67,32 @@ def test_conditional_fused_step_is_the_plain_maths_float64(d_width):
             real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
             labels = torch.randint(0, 10, (8,), generator=gen)
             torch.testing.assert_close(fast(real, labels)[:2], plain(real, labels)[:2], rtol=1e-10, atol=0)
+        for a, b in zip([*plain.g_params, *plain.d_params], [*fast.g_params, *fast.d_params]):
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
+    finally:
+        torch.set_default_dtype(before)
+
+
+def test_fused_step_with_relativistic_loss_and_lazy_penalties_float64():
+    """rpgan + R1 + R2 every 2nd step on the fused path: the penalty steps run plainly, the others
+    fused with G's loss paired to the detached real logits; losses and weights stay the plain step's."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        cfg = _config(d_width=64)
+        G, D = (net.double() for net in build_networks(cfg))
+        torch.nn.init.normal_(D.embed.weight, 0, 0.05)
+        lazy = Penalties(r1=0.5, r2=0.5, every=2)
+        plain = _step(cfg, G, D, fused=False, loss="rpgan", penalties=lazy)
+        fast = _step(cfg, G, D, fused=True, loss="rpgan", penalties=lazy)
+        assert fast.run == fast.joint_fast
+        gen, seen = torch.Generator().manual_seed(5), []
+        fast.joint = lambda *a, _plain=fast.joint: seen.append(fast.count) or _plain(*a)  # count the plain steps
+        for _ in range(4):
+            real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
+            labels = torch.randint(0, 10, (8,), generator=gen)
+            torch.testing.assert_close(fast(real, labels)[:2], plain(real, labels)[:2], rtol=1e-10, atol=0)
+        assert seen == [0, 2]  # the steps that owed the penalty
         for a, b in zip([*plain.g_params, *plain.d_params], [*fast.g_params, *fast.d_params]):
             torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
     finally:

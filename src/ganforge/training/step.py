@@ -10,8 +10,8 @@ A conditional run (nets/conditional.py) passes the real batch's labels: the fake
 drawn for those same labels, so G learns the data's own class mix. With an auxiliary classifier
 (AC-GAN, `d_then_g` only), D also learns to classify the reals, and G to have its fakes classified
 as the labels they were drawn for; the stats keep the adversarial losses alone.
-Every step returns one detached vector of STAT_NAMES, so the loop can sum stats on the device
-without a host sync per step.
+Every step returns one detached vector of STAT_NAMES (run/records.py), so the loop can sum stats
+on the device without a host sync per step.
 
 How the nets run comes from an Accel (accel.py): compiled and/or under autocast on CUDA. A fast
 joint path (kernels/cpu) is passed in by whoever builds the step (make_step below, which says
@@ -30,7 +30,6 @@ from ..kernels.cpu import choose
 from ..losses import get_loss, input_gradient_penalty, wgan_gradient_penalty
 from ..nets.dcgan_general import MinibatchStd
 from ..nets.pack import PackedDiscriminator
-from ..run.records import STAT_NAMES  # noqa: F401  (the order _stats returns)
 from .distributed import SOLO
 
 
@@ -73,9 +72,12 @@ class Penalties:
     def __bool__(self) -> bool:
         return bool(self.r1 or self.r2 or self.gp)
 
+    def due(self, step_index: int) -> bool:
+        return bool(self) and step_index % self.every == 0
+
     def __call__(self, d, real, fake, labels, step_index: int, generator=None):
         """The penalty to add to D's loss at this step (d: D on already-augmented images), or None."""
-        if not self or step_index % self.every:
+        if not self.due(step_index):
             return None
         total = 0.0
         if self.r1:
@@ -188,11 +190,16 @@ class TrainStep:
 
     def joint_fast(self, real, labels=None):
         """`joint` on the fast path: one backward serves both losses, because each set of D logits
-        carries only its own loss back (D's to D's weights, G's to the fake images)."""
+        carries only its own loss back (D's to D's weights, G's to the fake images). A step that owes
+        a lazy penalty runs plainly: the fused scorer has no double backward."""
+        if self.penalties.due(self.count):
+            return self.joint(real, labels)
         d_logits, g_logits = self.fast_joint(self.noise(len(real), real.device), real, labels)
         real_logits, fake_logits = d_logits.split([len(d_logits) - len(g_logits), len(g_logits)])  # packs, if packed
         d_loss = self.loss.d(real_logits, fake_logits)
-        g_loss = self.loss.g(g_logits)  # a separable loss: G's needs only the fake logits
+        # A relativistic G loss pairs each fake with its real's logit, a constant for G (detached, so
+        # it sends nothing to D's weights), and the gradient to the fakes stays one scalar per image.
+        g_loss = self.loss.g(g_logits, None if self.loss.separable else real_logits.detach())
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         (g_loss + d_loss).backward()
@@ -259,9 +266,9 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
         from ..augment import DiffAugment
 
         augment = DiffAugment(cfg.augment, rank_gen)
-    # The fused scorer returns logits only: no double backward (penalties), no augmentation in
-    # between, and G's loss from the fake logits alone (a separable loss).
-    plain_only = penalties or augment is not None or not loss.separable
+    # The fused scorer returns logits only: no augmentation in between, no double backward (a lazy
+    # penalty's steps run plainly, so penalties on every step leave nothing to fuse).
+    plain_only = augment is not None or (bool(penalties) and cfg.penalty_every == 1)
     fast, kernels, routes = None, "plain autograd", ""
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
         if world.fused_ok:
@@ -274,7 +281,9 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
                      fast_joint=fast, augment=augment, penalties=penalties,
                      aux_weight=cfg.aux_classifier if cfg.conditional else 0.0,
                      rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D)
-    kernels = f"{cpu_kernels.NAME} ({routes})" if fast and routes else cpu_kernels.NAME if fast else kernels
+    if fast:
+        lazy = f", penalty steps plain (1 in {cfg.penalty_every})" if penalties else ""
+        kernels = f"{cpu_kernels.NAME}{f' ({routes})' if routes else ''}{lazy}"
     return step, f"{cfg.step}, {kernels}, {accel.describe()}{world.describe()}"
 
 
