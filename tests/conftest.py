@@ -81,3 +81,16 @@ def viewer_run(tmp_path_factory):
     cfg = build_config("default", overrides=dict(subset=256, epochs=2, seed=5, device="cpu", tensorboard=False))
     out = tmp_path_factory.mktemp("viewer-run") / "tiny"
     return train(cfg, out=out, progress=False, echo=lambda *a: None).run
+
+
+@pytest.fixture(scope="session")
+def sr_run(data_root, tmp_path_factory):
+    """A finished image-to-image run for the viewers: x4 super-resolution (preset sr4, small nets),
+    one epoch of 256 real MNIST digits, seeded."""
+    from ganforge.training import train
+
+    cfg = build_config("sr4", overrides=dict(dataset="mnist", data_dir=str(data_root), channels=1, image_size=28,
+                                             g_width=8, d_width=8, subset=256, batch_size=32, epochs=1, seed=5,
+                                             device="cpu", tensorboard=False))
+    out = tmp_path_factory.mktemp("sr-run") / "upscale"
+    return train(cfg, out=out, progress=False, echo=lambda *a: None).run

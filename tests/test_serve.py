@@ -121,7 +121,7 @@ def test_run_detail_is_the_folder(client, viewer_run):
 def test_page_and_static_files_are_local(client):
     page = client.get("/")
     assert page.status_code == 200 and '<script type="module" src="/static/app.js">' in page.text
-    for name in ("app.js", "dom.js", "run.js", "charts.js", "play.js", "style.css", "vendor/uplot/uPlot.iife.min.js",
+    for name in ("app.js", "dom.js", "run.js", "charts.js", "play.js", "translate.js", "style.css", "vendor/uplot/uPlot.iife.min.js",
                  "vendor/uplot/uPlot.min.css", "vendor/uplot/LICENSE"):
         response = client.get(f"/static/{name}")
         assert response.status_code == 200 and len(response.content) > 500, name
@@ -212,6 +212,45 @@ def test_size_bounds(client, monkeypatch):
     monkeypatch.setattr(playground_module, "MAX_PIXELS", 28 * 28 * 10)  # as if the images were larger
     one_line_error(client.get("/api/runs/tiny/samples?n=11"), 400, "11 images of 28x28", "(10)")
     one_line_error(client.get("/api/runs/tiny/walk?seeds=1,2,3&steps=6"), 400, "ask for fewer")
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_image_to_image_run_takes_an_upload(sr_run, viewer_run, data_root, tmp_path):
+    """POST an image to an sr run: the image as read and the output `generate --input` writes; every
+    refusal in one line: no body, not an image, too large to upscale, over the upload limit, the
+    wrong kind of run either way."""
+    from ganforge.data import load_dataset
+    from ganforge.data.superres import downscale
+    from ganforge.generate import translate
+    from ganforge.serve.app import MAX_UPLOAD
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    shutil.copytree(sr_run.root, root / "upscale")
+    shutil.copytree(viewer_run.root, root / "tiny")
+    digits = downscale(load_dataset("mnist", "test", data_root).images[:2], 4)  # two 7x7 test digits
+    small = np.concatenate([digits[0, 0].numpy(), digits[1, 0, :, :5].numpy()], 1)  # 12 wide, 7 high
+    (tmp_path / "small.png").write_bytes(png_bytes(small))
+    translate(root / "upscale", tmp_path / "small.png", tmp_path / "out.png", echo=lambda *a: None)
+    with TestClient(create_app(root)) as client:
+        body = client.post("/api/runs/upscale/translate", content=png_bytes(small)).json()
+        assert body["task"] == "sr" and body["input_size"] == [12, 7] and body["output_size"] == [48, 28]
+        assert np.array_equal(decode(body["input"]), small)
+        assert np.array_equal(decode(body["output"]), np.asarray(Image.open(tmp_path / "out.png")))
+        post = lambda run, data: client.post(f"/api/runs/{run}/translate", content=data)  # noqa: E731
+        one_line_error(post("upscale", b""), 400, "no image came with the request")
+        one_line_error(post("upscale", b"GIF89a, or so it says"), 400, "cannot be used", "not a readable image")
+        one_line_error(post("upscale", png_bytes(np.zeros((130, 130), np.uint8))), 400, "130x130", "(up to 128 px")
+        one_line_error(post("upscale", bytes(MAX_UPLOAD + 1)), 413, "over 8 MB")
+        one_line_error(post("tiny", png_bytes(small)), 400, "tiny draws images from noise")
+        one_line_error(client.get("/api/runs/upscale/samples?n=1"), 400, "sr run: it turns images into images")
+        one_line_error(client.get("/api/runs/upscale/translate"), 405)
+        one_line_error(post("nope", png_bytes(small)), 404)
 
 
 def test_walk_route_is_the_walk(client, viewer_run):

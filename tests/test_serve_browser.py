@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -169,3 +170,21 @@ def test_playground_draws_a_class_and_walks(served, page):
     page.fill("input[name=seeds]", "7")  # a bad walk: the server's one line, on the page
     page.click("button[name=walk]")
     page.wait_for_function("() => document.querySelector('.walk .error').textContent.includes('2 to 32 seeds')")
+
+
+def test_an_image_to_image_run_takes_an_image_from_the_page(served, sr_run, page, tmp_path):
+    """The playground of a super-resolution run is a file input: a chosen image comes back 4x
+    larger beside it, with the command that makes the same file; a broken file gets the one line."""
+    root, url = served
+    shutil.copytree(sr_run.root, root / "upscale")  # the server reads the folder live
+    ramp = (np.add.outer(np.arange(8), np.arange(10)) * 14).astype(np.uint8)  # 10 wide, 8 high, not flat
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    page.goto(f"{url}/#/run/upscale/play")
+    page.set_input_files("input[name=image]", str(tmp_path / "ramp.png"))
+    assert image_range(page, ".translate figure.input img") == [10, 224]
+    width, spread = image_range(page, ".translate figure.output img")
+    assert width == 40 and spread > 10
+    assert page.text_content(".translate code.command") == "ganforge generate upscale --input ramp.png --out out/"
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
+    page.set_input_files("input[name=image]", str(tmp_path / "broken.png"))
+    page.wait_for_function("() => document.querySelector('.translate .error').textContent.includes('cannot be used')")

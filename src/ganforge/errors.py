@@ -55,3 +55,9 @@ class NotFound(RequestError):
     """No such run or file in the served folder; also what any path leaving that folder gets."""
 
     status = 404
+
+
+class TooLarge(RequestError):
+    """An upload over the page's limit; refused before the rest of it is read."""
+
+    status = 413

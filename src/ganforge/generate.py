@@ -80,14 +80,33 @@ def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, label: int | No
 MAX_SR_SIDE = 256  # a x4 output of 1024 px: about a GB of activations on the CPU
 
 
+def read_input(source, cfg) -> torch.Tensor:
+    """One input image for an image-to-image run, as uint8 (1, C, H, W): pix2pix and cycle read it
+    at the run's image_size (centre crop), sr at its own size. source: a path or an upload's bytes
+    (io.BytesIO). Raises folder.Unusable with a few words on why not."""
+    from .data.folder import FolderOptions, Unusable, decode_image
+
+    options = FolderOptions(cfg.channels, 0 if cfg.task == "sr" else cfg.image_size, background=cfg.background)
+    image = torch.tensor(decode_image(source, options))[None]  # a copy: PIL's array is read-only
+    if cfg.task == "sr" and max(image.shape[-2:]) > MAX_SR_SIDE:
+        raise Unusable(f"{image.shape[-1]}x{image.shape[-2]}: super-resolution takes up to {MAX_SR_SIDE} px "
+                       f"a side here; crop or shrink it first")
+    return image
+
+
+def apply_translation(G, image: torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:
+    """G on uint8 (1, C, H, W) images: its uint8 output (sr: `scale` times larger)."""
+    with torch.no_grad():
+        return to_uint8(G(to_float(image).to(device))).cpu()
+
+
 def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: str = "cpu", echo=print) -> str:
-    """An image-to-image run applied to one image or to every image in a folder (pix2pix and cycle
-    read each at the run's image_size; sr at its own size, giving an image `scale` times larger):
+    """An image-to-image run applied to one image or to every image in a folder (read_input):
     one PNG per input, with the input's name (its stem + .png) in the folder `out`, or the one
     image at `out` when the input is a single file and `out` ends in .png."""
     from PIL import Image
 
-    from .data.folder import IMAGE_SUFFIXES, FolderOptions, Unusable, decode_image
+    from .data.folder import IMAGE_SUFFIXES, Unusable
 
     G, cfg = load_generator(run_dir, device)
     if cfg.task == "gan":
@@ -101,20 +120,14 @@ def translate(run_dir: str | Path, source: str | Path, out: str | Path, device: 
     if not single and out.suffix and not out.is_dir():
         raise ConfigError(f"--out {out}: translating {'a folder' if source.is_dir() else 'an image'} writes into a "
                           "folder; give a folder path (or x.png for a single input image)")
-    # sr's net is convolutional: each image at its own size, x scale; the others at the size they learned
-    options = FolderOptions(cfg.channels, 0 if cfg.task == "sr" else cfg.image_size, background=cfg.background)
     written, skipped = 0, []
     for path in paths:
         try:
-            image = torch.tensor(decode_image(path, options))[None]  # a copy: PIL's array is read-only
-            if cfg.task == "sr" and max(image.shape[-2:]) > MAX_SR_SIDE:
-                raise Unusable(f"{image.shape[-1]}x{image.shape[-2]}: super-resolution takes up to {MAX_SR_SIDE} px "
-                               f"a side here; crop or shrink it first")
+            image = read_input(path, cfg)
         except Unusable as why:
             skipped.append(f"{path.name} ({why})")
             continue
-        with torch.no_grad():
-            output = to_uint8(G(to_float(image).to(device))).cpu()[0].permute(1, 2, 0).numpy()
+        output = apply_translation(G, image, device)[0].permute(1, 2, 0).numpy()
         target = out if single else out / f"{path.stem}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         pixels = Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output)

@@ -158,9 +158,10 @@ class Unusable(Exception):
     pass
 
 
-def decode_image(path: Path, options: FolderOptions) -> np.ndarray:
-    """One image as uint8 (C, S, S); raises Unusable with a few words on why not."""
-    if path.stat().st_size == 0:
+def decode_image(path: Path | io.BytesIO, options: FolderOptions) -> np.ndarray:
+    """One image (a file, or bytes already read: an upload) as uint8 (C, S, S); raises Unusable
+    with a few words on why not."""
+    if (path.stat().st_size if isinstance(path, Path) else path.getbuffer().nbytes) == 0:
         raise Unusable("empty file")
     try:
         with warnings.catch_warnings():

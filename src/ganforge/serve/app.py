@@ -8,6 +8,7 @@
     GET /api/runs/{run}/stream     SSE: `run` (all of it), then `records` (new epochs) and `run` again on other changes
     GET /api/runs/{run}/samples    ?seed=&n=&label= -> images (data: URLs) and the judge's verdicts
     GET /api/runs/{run}/walk       ?seeds=1,2[,..]&steps=&label=&format=png|gif -> a strip or a GIF
+    POST /api/runs/{run}/translate an image file as the body -> it and the image-to-image run's output
     GET /files/{path}              an image under RUNS_DIR (grids, progress.gif, losses.png)
 
 Errors are one line of JSON, {"error": "..."}, with a 4xx status.
@@ -27,12 +28,13 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import CheckpointError, ConfigError, GanforgeError, RequestError
+from ..errors import CheckpointError, ConfigError, GanforgeError, RequestError, TooLarge
 from ..walk import parse_seeds
 from .playground import MAX_SEED, Playground
 from .runs import IMAGE_TYPES, RunsRoot
 
 STATIC = Path(__file__).parent / "static"
+MAX_UPLOAD = 8 * 2**20  # bytes of one uploaded image
 NO_STORE = {"Cache-Control": "no-cache"}
 
 
@@ -68,6 +70,7 @@ def create_app(runs_dir: str | Path, poll_seconds: float = 1.0, stream_seconds: 
         Route("/api/runs/{run}/stream", run_stream),
         Route("/api/runs/{run}/samples", samples),
         Route("/api/runs/{run}/walk", walk),
+        Route("/api/runs/{run}/translate", translate, methods=["POST"]),
         Route("/files/{path:path}", files),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -142,6 +145,26 @@ def walk(request):
     body = request.app.state.playground.walk(run, seeds, steps, label, form)
     name = f"walk_{'-'.join(map(str, seeds))}_{steps}.{form}"
     return Response(body, media_type=f"image/{form}", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+async def translate(request):
+    run = request.app.state.runs.run(request.path_params["run"])
+    data = await body_within(request, MAX_UPLOAD)
+    return JSONResponse(await run_in_threadpool(request.app.state.playground.translate, run, data))
+
+
+async def body_within(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) once it passes `limit` bytes, before more is read."""
+    too_big = TooLarge(f"the upload is over {limit // 2**20} MB; send a smaller image")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_big
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise too_big
+    return bytes(data)
 
 
 async def files(request):

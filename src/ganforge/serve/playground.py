@@ -1,5 +1,6 @@
 """The page's generator playground: draw images from a run's generator.safetensors, have the
-dataset's judge name each one, and walk between seeds. On CPU, one request at a time, each bounded.
+dataset's judge name each one, and walk between seeds; or, for an image-to-image run, apply it to
+an uploaded image. On CPU, one request at a time, each bounded.
 
 Image k of a draw with seed s is what `ganforge generate RUN --n 1 --seed s+k` draws (with
 `--label`, its class), so any image on the page can be remade, or walked from, by its seed.
@@ -20,7 +21,8 @@ import torch
 
 from ..data import CLASS_NAMES
 from ..errors import CheckpointError, ConfigError, GanforgeError, RequestError
-from ..generate import load_generator
+from ..data.folder import Unusable
+from ..generate import apply_translation, load_generator, read_input
 from ..nets.sampling import render, sample_labels, seed_noise
 from ..run import RunDir
 from ..walk import check_walk, gif_bytes, strip_image, walk_images
@@ -50,8 +52,9 @@ class Playground:
         self._lock = threading.Lock()  # one sampling at a time: CPU work never piles up
         self.echo = echo
 
-    def generator(self, run: RunDir):
-        """(G, cfg), loaded once per version of the run's generator file (a running run rewrites it)."""
+    def generator(self, run: RunDir, inputs: bool = False):
+        """(G, cfg), loaded once per version of the run's generator file (a running run rewrites it).
+        inputs: the caller has an image for G (an image-to-image run); else G draws from noise."""
         try:
             stat = run.generator.stat()
         except OSError:
@@ -59,15 +62,17 @@ class Playground:
                                   "epoch") from None
         key = (str(run.root), stat.st_mtime_ns, stat.st_size)
         if key not in self._generators:
-            G, cfg = load_generator(run.root)
-            if cfg.task != "gan":  # its inputs are images, which this page does not take yet
-                raise RequestError(f"{run.root.name} is a {cfg.task} run: it turns images into images; use "
-                                   f"ganforge generate {run.root} --input IMAGE_OR_FOLDER --out OUT")
-            self._generators[key] = G, cfg
+            self._generators[key] = load_generator(run.root)
             while len(self._generators) > CACHED_GENERATORS:
                 self._generators.popitem(last=False)
         self._generators.move_to_end(key)
-        return self._generators[key]
+        G, cfg = self._generators[key]
+        if inputs and cfg.task == "gan":
+            raise RequestError(f"{run.root.name} draws images from noise; it takes no input image")
+        if not inputs and cfg.task != "gan":
+            raise RequestError(f"{run.root.name} is a {cfg.task} run: it turns images into images; give it an image "
+                               f"(or ganforge generate {run.root.name} --input IMAGE_OR_FOLDER --out OUT)")
+        return G, cfg
 
     def draw(self, run: RunDir, seed: int, count: int, label: int | None) -> dict:
         """`count` images, image k from seed `seed + k`; label None: every class in turn."""
@@ -87,6 +92,26 @@ class Playground:
             out.append({"seed": seed + k, "label": None if classes is None else int(classes[k]),
                         "png": png_data_url(image), "verdict": verdicts[k] if verdicts else None})
         return {"run": run.root.name, "images": out, "judge": judge}
+
+    def translate(self, run: RunDir, data: bytes) -> dict:
+        """An image-to-image run on one uploaded image: the image as the run reads it, and G's output
+        (what `ganforge generate RUN --input IMAGE` writes)."""
+        if not data:
+            raise RequestError("no image came with the request: send an image file's bytes as its body")
+        with self._lock:
+            G, cfg = self.generator(run, inputs=True)
+            try:
+                image = read_input(io.BytesIO(data), cfg)
+            except Unusable as why:
+                raise RequestError(f"that file cannot be used: {why}") from None
+            scale = cfg.scale if cfg.task == "sr" else 1
+            if image.shape[-1] * image.shape[-2] * scale ** 2 > MAX_PIXELS:  # sr reads an image at its own size
+                raise RequestError(f"a {image.shape[-1]}x{image.shape[-2]} image is more than one request may upscale "
+                                   f"here (up to {int(MAX_PIXELS ** 0.5) // scale} px square); crop or shrink it, "
+                                   f"or use ganforge generate {run.root.name} --input IMAGE")
+            output = apply_translation(G, image)
+        return {"run": run.root.name, "task": cfg.task, "input": png_data_url(image[0]), "output": png_data_url(output[0]),
+                "input_size": list(image.shape[:-3:-1]), "output_size": list(output.shape[:-3:-1])}
 
     def walk(self, run: RunDir, seeds: list[int], steps: int, label: int | None, form: str) -> bytes:
         """The walk through `seeds` as a PNG strip or a GIF."""

@@ -1,7 +1,9 @@
 // The generator playground: draw images for a class and seed, read the judge's verdict on each,
 // and walk the latent space between two seeds (or two picked images). Image k of a draw uses
 // seed + k, so each one is `ganforge generate RUN --n 1 --seed S` and can be a walk's end.
+// An image-to-image run gets translate.js instead: its generator takes an image, not noise.
 import { el, getJSON } from "./dom.js";
+import { showTranslate } from "./translate.js";
 
 function field(label, input) {
   return el("label", {}, label, input);
@@ -15,6 +17,7 @@ export function showPlayground(detail) {
     return el("div", { class: "card" }, el("p", { class: "muted" },
       "This run has no generator.safetensors yet; it is written after the first epoch. Come back then."));
   }
+  if ((detail.config || {}).task && detail.config.task !== "gan") return showTranslate(detail);
   const classOptions = () => classes.map((c, i) => el("option", { value: i }, `${i}: ${c}`));
   const drawClass = el("select", { name: "label" }, el("option", { value: "" }, "every class in turn"), ...classOptions());
   const seed = el("input", { type: "number", name: "seed", min: 0, value: 1 });
