@@ -68,11 +68,11 @@ class Config:
     adv_weight: float = 1.0  # pix2pix, sr, cycle: weight of D's verdict; 0 trains G by L1 alone (no D)
     cycle_weight: float = 10.0  # cycle: weight of the A -> B -> A and B -> A -> B L1 distances (CycleGAN's lambda)
     identity_weight: float = 5.0  # cycle: weight of |G(b) - b| + |F(a) - a| (CycleGAN: half of cycle_weight)
-    loss: str = "bce"  # bce (the tutorial's) | ns | minimax | hinge | lsgan | wgan-gp | rpgan (losses.py)
-    r1: float = 0.0  # >0: R1 penalty gamma on real images (gamma/2 E||dD/dx||^2)
-    r2: float = 0.0  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1)
+    loss: str = "rpgan"  # bce (the tutorial's) | ns | minimax | hinge | lsgan | wgan-gp | rpgan (losses.py)
+    r1: float = 0.1  # >0: R1 penalty gamma on real images (gamma/2 E||dD/dx||^2); 0: off
+    r2: float = 0.1  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1); 0: off
     gp: float = 10.0  # WGAN-GP's lambda (used by loss wgan-gp only)
-    penalty_every: int = 1  # apply the penalties every k steps, weighted by k (lazy; StyleGAN2 uses 16)
+    penalty_every: int = 16  # apply the penalties every k steps, weighted by k (lazy, as StyleGAN2)
     aux_classifier: float = 0.0  # >0: AC-GAN class loss weight in conditional runs (arch dcgan|resnet, d_then_g)
     augment: str = ""  # DiffAugment policy for every image D sees, e.g. color,translation,cutout ("" off)
     step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)
