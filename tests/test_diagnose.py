@@ -3,6 +3,7 @@
 import torch
 
 from ganforge.diagnose import check_history, spread
+from ganforge.losses import get_loss
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
@@ -11,8 +12,8 @@ def epoch(g_loss=0.9, d_loss=1.2, acc_real=0.7, acc_fake=0.6, **extra):
     return dict(g_loss=g_loss, d_loss=d_loss, d_acc_real=acc_real, d_acc_fake=acc_fake, **extra)
 
 
-def codes(history, real_spread=None):
-    return {f.code for f in check_history(history, real_spread)}
+def codes(history, real_spread=None, **chance):
+    return {f.code for f in check_history(history, real_spread, **chance)}
 
 
 def test_healthy_history_has_no_findings():
@@ -37,6 +38,15 @@ def test_d_dominance_needs_three_epochs_and_a_climbing_g_loss():
 def test_d_at_chance_is_reported():
     assert codes([epoch(d_loss=1.38, acc_real=0.5, acc_fake=0.5)] * 3) == {"d_collapsed"}
     assert codes([epoch(d_loss=1.38, acc_real=0.5, acc_fake=0.5)] * 2 + [epoch()]) == set()
+
+
+def test_d_at_chance_is_judged_against_the_losss_own_chance_level():
+    """rpgan's D loss at chance is log 2 = 0.69, not bce's log 4; a critic's (wgan-gp) has none."""
+    guessing = [epoch(d_loss=0.69, acc_real=0.5, acc_fake=0.5)] * 3
+    assert codes(guessing, chance=get_loss("rpgan").chance) == {"d_collapsed"}
+    assert codes(guessing) == set()  # against log 4, 0.69 is a D that is learning
+    assert codes([epoch(d_loss=0.5, acc_real=0.5, acc_fake=0.5)] * 3, chance=get_loss("rpgan").chance) == set()
+    assert codes([epoch(d_loss=1.38, acc_real=0.5, acc_fake=0.5)] * 3, chance=None) == set()
 
 
 def test_coverage_drop_is_mode_collapse():

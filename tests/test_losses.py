@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.losses import LOSSES, get_loss, input_gradient_penalty, wgan_gradient_penalty
+from ganforge.losses import LOSSES, get_loss, input_gradient_penalty, step_stats, wgan_gradient_penalty
 from ganforge.training.step import Penalties
 
 REAL = torch.tensor([2.0, -1.0])
@@ -36,6 +36,33 @@ def test_loss_against_hand_computed_values(name):
     assert loss.g(FAKE, REAL).item() == pytest.approx(g_want, rel=1e-6)
     if loss.separable:  # the Keras order steps on the two halves one at a time
         assert (loss.d_real(REAL) + loss.d_fake(FAKE)).item() == pytest.approx(d_want, rel=1e-6)
+
+
+def read(name, real, fake):
+    """step_stats' accuracies and D(x), D(G(z)) for these logits (losses 0, unused)."""
+    zero = torch.zeros(())
+    return step_stats(get_loss(name), zero, zero, torch.tensor(real), torch.tensor(fake))[2:].tolist()
+
+
+def test_stats_read_a_relative_d_from_the_batch_midpoint():
+    """A relativistic D that scores every real 5 and every fake 4 tells them apart perfectly; read
+    from logit 0 (as bce is) it would look sure that every fake is real."""
+    acc_real, acc_fake, d_real, d_fake = read("rpgan", [5.0, 5.0], [4.0, 4.0])
+    assert (acc_real, acc_fake) == (1.0, 1.0)
+    assert d_real == pytest.approx(1 / (1 + math.exp(-0.5))) and d_fake == pytest.approx(1 / (1 + math.exp(0.5)))
+    assert read("bce", [5.0, 5.0], [4.0, 4.0])[:2] == [1.0, 0.0]  # bce's fixed zero: every fake called real
+    assert read("rpgan", [5.0, 3.0], [3.5, 3.5])[:2] == [0.5, 1.0]  # midpoint 3.75: the real at 3 is missed
+    assert read("wgan-gp", [-7.0, -6.0], [-9.0, -8.0])[:2] == [1.0, 1.0]
+
+
+def test_stats_read_lsgan_around_its_targets_midpoint_and_chance_levels():
+    assert read("lsgan", [0.8, 0.4], [0.3, 0.6])[:2] == [0.5, 0.5]  # targets 1 and 0: the cut is 0.5
+    assert read("bce", [0.8, 0.4], [0.3, 0.6])[:2] == [1.0, 0.0]
+    for name in ("bce", "hinge", "lsgan", "rpgan"):  # chance: D's loss when real and fake score alike
+        loss = get_loss(name)
+        same = torch.full((4,), 0.5 if name == "lsgan" else 0.0)
+        assert loss.d(same, same).item() == pytest.approx(loss.chance)
+    assert get_loss("wgan-gp").chance is None
 
 
 class Linear(nn.Module):

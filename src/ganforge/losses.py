@@ -12,9 +12,16 @@ hinge    SNGAN / BigGAN: D max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G -D(G(z))
 lsgan    least squares (Mao et al. 2017): D to 1 on real, 0 on fake; G to 1
 wgan-gp  Wasserstein critic (Gulrajani et al. 2017): D(G(z)) - D(x), with the gradient penalty
 rpgan    relativistic pairing (R3GAN, Huang et al. 2024): softplus(-(D(x) - D(G(z)))); G swapped
+
+Each loss also says how to read its logits: `threshold`, the logit that splits "real" from
+"fake" (None: a relative loss has no fixed zero, so the batch's midpoint between the real and
+the fake mean), and `chance`, D's loss when it gives real and fake the same output (None: no
+such level, the critic's loss is not bounded). `step_stats` and the health checks use them.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +29,7 @@ import torch.nn.functional as F
 
 class BCELoss:
     name, separable = "bce", True
+    threshold, chance = 0.0, 2 * math.log(2)  # D outputs 0.5 for both: log 4
 
     @staticmethod
     def d_real(real_logits: torch.Tensor) -> torch.Tensor:
@@ -48,7 +56,7 @@ class MinimaxLoss(BCELoss):
 
 
 class HingeLoss(BCELoss):
-    name = "hinge"
+    name, chance = "hinge", 2.0  # logit 0 for both: 1 + 1
 
     @staticmethod
     def d_real(real_logits):
@@ -64,7 +72,7 @@ class HingeLoss(BCELoss):
 
 
 class LSGANLoss(BCELoss):
-    name = "lsgan"
+    name, threshold, chance = "lsgan", 0.5, 0.25  # targets 1 and 0: halfway; 0.5 for both costs 1/8 + 1/8
 
     @staticmethod
     def d_real(real_logits):
@@ -80,7 +88,7 @@ class LSGANLoss(BCELoss):
 
 
 class WGANLoss(BCELoss):
-    name = "wgan-gp"
+    name, threshold, chance = "wgan-gp", None, None  # a critic's scores only mean something apart
 
     @staticmethod
     def d_real(real_logits):
@@ -98,6 +106,7 @@ class WGANLoss(BCELoss):
 class RpGANLoss:
     """Each fake is judged against the real image of the same index: the pairs must line up."""
     name, separable = "rpgan", False
+    threshold, chance = None, math.log(2)  # only differences count; equal scores: softplus(0)
 
     @staticmethod
     def d(real_logits, fake_logits):
@@ -114,6 +123,21 @@ LOSSES = {"bce": BCELoss, "ns": BCELoss, "minimax": MinimaxLoss, "hinge": HingeL
 
 def get_loss(name: str):
     return LOSSES[name]()
+
+
+def step_stats(loss, g_loss, d_loss, real_logits, fake_logits) -> torch.Tensor:
+    """One step's STAT_NAMES (run/records.py) as a detached vector: the two losses, D's accuracy on
+    real and on fake images, and D(x), D(G(z)): the sigmoid of each logit, both read from the
+    loss's threshold (so a relativistic D whose logits all sit at +5 is not called 'sure every
+    fake is real'). No host sync: the midpoint stays a tensor."""
+    real, fake = real_logits.detach(), fake_logits.detach()
+    cut = (real.mean() + fake.mean()) / 2 if loss.threshold is None else loss.threshold
+    real, fake = real - cut, fake - cut
+    return torch.stack([
+        g_loss.detach(), d_loss.detach(),
+        (real > 0).float().mean(), (fake < 0).float().mean(),  # D's accuracy
+        torch.sigmoid(real).mean(), torch.sigmoid(fake).mean(),  # D(x), D(G(z))
+    ])
 
 
 # ---- gradient penalties -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..config import Config, save_config
 from ..data import ImageData, load_dataset, to_float
 from ..diagnose import Health, spread
 from ..errors import DataError, TrainingDiverged
+from ..losses import get_loss
 from ..nets import build_networks
 from ..nets.conditional import balanced_labels
 from ..run import RunDir
@@ -128,7 +129,7 @@ class Trainer:
         self.ema = EMA(self.G, cfg.ema) if cfg.ema and world.is_main else None
         self.step, self.step_path = make_step(cfg, self.G, self.D, self.accel, self.noise_gen, world, self.rank_gen)
         # ---- what the epoch record measures besides the step's stats
-        self.health = Health(self.data.images)
+        self.health = Health(self.data.images, get_loss(cfg.loss).chance)
         self.evaluation = None
         if cfg.eval_every and world.is_main:
             from .evaluation import TrainingEval  # loads the metrics stack only when asked for

@@ -27,19 +27,10 @@ from torch import nn
 from ..fileio import cache_root
 from ..kernels import cpu as cpu_kernels
 from ..kernels.cpu import choose
-from ..losses import get_loss, input_gradient_penalty, wgan_gradient_penalty
+from ..losses import get_loss, input_gradient_penalty, step_stats, wgan_gradient_penalty
 from ..nets.dcgan_general import MinibatchStd
 from ..nets.pack import PackedDiscriminator
 from .distributed import SOLO
-
-
-def _stats(g_loss, d_loss, real_logits, fake_logits) -> torch.Tensor:
-    real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-    return torch.stack([
-        g_loss.detach(), d_loss.detach(),
-        (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),  # D's accuracy
-        torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),  # D(x), D(G(z))
-    ])
 
 
 def _has_batch_stats(net: nn.Module) -> bool:
@@ -186,7 +177,7 @@ class TrainStep:
         self.with_penalty(d_loss, real, fake, labels).backward(inputs=self.d_params)
         self.opt_g.step()
         self.opt_d.step()
-        return _stats(g_loss, d_loss, real_logits, fake_logits)
+        return step_stats(self.loss, g_loss, d_loss, real_logits, fake_logits)
 
     def joint_fast(self, real, labels=None):
         """`joint` on the fast path: one backward serves both losses, because each set of D logits
@@ -205,7 +196,7 @@ class TrainStep:
         (g_loss + d_loss).backward()
         self.opt_g.step()
         self.opt_d.step()
-        return _stats(g_loss, d_loss, real_logits, fake_logits)
+        return step_stats(self.loss, g_loss, d_loss, real_logits, fake_logits)
 
     def d_then_g(self, real, labels=None):
         fake = self.fake(labels, len(real), real.device)
@@ -225,7 +216,7 @@ class TrainStep:
         self.opt_g.zero_grad(set_to_none=True)
         g_total.backward(inputs=self.g_params)
         self.opt_g.step()
-        return _stats(g_loss, d_loss, real_logits, fake_logits)
+        return step_stats(self.loss, g_loss, d_loss, real_logits, fake_logits)
 
     def d_real_fake_g(self, real, labels=None):
         # D on a real batch, then on a fake batch: two optimiser steps, as two train_on_batch calls
@@ -246,7 +237,7 @@ class TrainStep:
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=self.g_params)
         self.opt_g.step()
-        return _stats(g_loss, d_loss_real + d_loss_fake, real_logits, fake_logits)
+        return step_stats(self.loss, g_loss, d_loss_real + d_loss_fake, real_logits, fake_logits)
 
 
 def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
