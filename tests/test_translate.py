@@ -4,6 +4,7 @@ exact resume, and `generate --input`."""
 
 import json
 import shutil
+from collections import Counter
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ from ganforge.serve.playground import Playground
 from ganforge.evaluate import evaluate_run
 from ganforge.run import RunDir
 from ganforge.training import make_trainer, resume, train
-from ganforge.training.cycle import cycle_terms
+from ganforge.training.cycle import ImagePool, cycle_terms
 from ganforge.metrics.translate import psnr
 
 
@@ -160,9 +161,35 @@ def test_cycle_terms_vanish_for_identity_generators():
     assert cycle.item() == 0 and identity.item() == pytest.approx(2 * (b.abs().mean() + a.abs().mean()).item())
 
 
+def test_image_pool_hands_d_past_translations_and_resumes_its_draws():
+    """Images are numbered by their value. What comes out is the image passed in or an earlier one;
+    once the pool is full about half are earlier ones, each handed out once (the first `size`
+    once as they came in too), and what never came out is what the pool still holds."""
+    pool, outputs = ImagePool(5, seed=0), []
+    for step in range(200):
+        batch = torch.arange(step * 4, step * 4 + 4, dtype=torch.float32).view(4, 1, 1, 1)
+        out = pool(batch).flatten().tolist()
+        assert all(got <= new for new, got in zip(batch.flatten().tolist(), out))  # itself or an earlier one
+        if step == 0:
+            assert out == [0, 1, 2, 3]  # filling up: everything passes on
+        outputs += out
+    handed_back = sum(got != new for new, got in zip(range(800), outputs))
+    assert 0.4 < handed_back / 795 < 0.6
+    times = Counter(outputs)
+    assert all(times[v] <= (2 if v < 5 else 1) for v in times)
+    assert 0 < len(set(range(800)) - set(outputs)) <= 5
+    # a copy restored from the state dict draws exactly what the original draws next
+    twin = ImagePool(5, seed=99)
+    twin.load_state_dict(pool.state_dict())
+    nxt = torch.arange(1000, 1008, dtype=torch.float32).view(8, 1, 1, 1)
+    assert torch.equal(twin(nxt), pool(nxt))
+    assert torch.equal(ImagePool(0, seed=0)(nxt), nxt)
+
+
 def test_a_cycle_run_ignores_the_pairing_resumes_exactly_and_is_evaluated(small_pairs, tmp_path):
     a, b, _ = small_pairs
-    values = dict(dataset=f"pairs:{a},{b}", image_size=32, g_width=8, d_width=8, batch_size=4, epochs=2, seed=3)
+    values = dict(dataset=f"pairs:{a},{b}", image_size=32, g_width=8, d_width=8, batch_size=4, epochs=2, seed=3,
+                  pool_size=3)  # small, so the pool swaps before the cut and after
     whole = train(build_config("cycle", overrides=values), out=tmp_path / "whole", progress=False, echo=lambda *x: None)
     record = whole.records[-1]
     assert [r["epoch"] for r in whole.records] == [1, 2] and "CycleGAN" in record["step_path"]

@@ -68,6 +68,7 @@ class Config:
     adv_weight: float = 1.0  # pix2pix, sr, cycle: weight of D's verdict; 0 trains G by L1 alone (no D)
     cycle_weight: float = 10.0  # cycle: weight of the A -> B -> A and B -> A -> B L1 distances (CycleGAN's lambda)
     identity_weight: float = 5.0  # cycle: weight of |G(b) - b| + |F(a) - a| (CycleGAN: half of cycle_weight)
+    pool_size: int = 50  # cycle: past translations kept for D (CycleGAN's image pool); 0: this step's only
     loss: str = "rpgan"  # bce (the tutorial's) | ns | minimax | hinge | lsgan | wgan-gp | rpgan (losses.py)
     r1: float = 0.1  # >0: R1 penalty gamma on real images (gamma/2 E||dD/dx||^2); 0: off
     r2: float = 0.1  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1); 0: off

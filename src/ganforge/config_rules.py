@@ -126,6 +126,8 @@ def _check_task(cfg) -> None:
     if cfg.task == "cycle" and not (cfg.adv_weight > 0 and cfg.cycle_weight >= 0 and cfg.identity_weight >= 0):
         raise ConfigError(f"task=cycle: adv_weight > 0 (it is what makes outputs look like B), cycle_weight and "
                           f"identity_weight >= 0; this run has {cfg.adv_weight}, {cfg.cycle_weight}, {cfg.identity_weight}")
+    if cfg.task == "cycle" and cfg.pool_size < 0:
+        raise ConfigError(f"pool_size={cfg.pool_size}: 0 (D sees this step's translations only) or more past ones, e.g. 50")
     if cfg.conditional:
         raise ConfigError(f"task={cfg.task} is conditioned on its input image, not on classes: set conditional=false")
     weights = (cfg.l1_weight, cfg.adv_weight)

@@ -215,7 +215,7 @@ class TranslateTrainer:
             if isinstance(part, nn.Module):
                 ckpt.load_into(part, saved[name], f"the checkpoint's {name}")
             elif part is not None:
-                part.load_state_dict(saved[name])
+                part.load_state_dict(saved.get(name, {}))
         s = saved["state"]
         self.epoch, self.batch, self.step, self.sums = s["epoch"], s["batch"], s["step"], s["sums"]
         torch.set_rng_state(saved["rng"]["cpu"])
