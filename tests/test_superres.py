@@ -100,3 +100,20 @@ def test_an_sr_run_on_digits_is_scored_against_bicubic(data_root, judge, tmp_pat
     G, _ = load_generator(result.run.root)
     with torch.no_grad():
         assert torch.equal(upscaled, to_uint8(G(to_float(small[:1])))[0, 0])
+    # export: the ONNX graph takes a 7 px image batch and upscales it as PyTorch does; the card says so
+    out = CliRunner().invoke(cli, ["export", str(result.run.root), "--onnx", str(tmp_path / "sr.onnx"),
+                                   "--card", str(tmp_path / "card.md")])
+    assert out.exit_code == 0, out.output
+    assert "inputs input -> image; onnxruntime matches PyTorch" in out.output
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "sr.onnx"), providers=["CPUExecutionProvider"])
+    batch = to_float(small)
+    with torch.no_grad():
+        expected = G(batch).numpy()
+    assert np.abs(session.run(["image"], {"input": batch.numpy()})[0] - expected).max() < 1e-4
+    card = (tmp_path / "card.md").read_text()
+    assert "An image-to-image generator (super-resolution)" in card and "a 1x7x7 image in, a 1x28x28 image out" in card
+    assert "PatchGAN BCE x1, L1 to the target x100" in card and "rpgan" not in card.split("## Config")[0]
+    out = CliRunner().invoke(cli, ["export", str(result.run.root), "--dataset", str(tmp_path / "ds")])
+    assert out.exit_code != 0 and "turns images into images" in out.output and not (tmp_path / "ds").exists()

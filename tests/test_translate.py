@@ -205,4 +205,9 @@ def test_a_cycle_run_ignores_the_pairing_resumes_exactly_and_is_evaluated(small_
         assert torch.equal(read_generator(again.run.generator)[key], value), key
     metrics = evaluate_run(whole.run.root, echo=lambda *x: None)
     assert metrics["task"] == "cycle" and metrics["baseline_name"] == "the input itself"
+    card = CliRunner().invoke(cli, ["export", str(whole.run.root), "--card", str(tmp_path / "card.md")])
+    assert card.exit_code == 0, card.output
+    text = (tmp_path / "card.md").read_text()
+    assert "CycleGAN, unpaired; this is the A -> B net" in text and "Generator: `UNet`" in text
+    assert "cycle L1 x10, identity L1 x5, image pool 3" in text and "--input IMAGE_OR_FOLDER" in text
     assert metrics["model"]["l1"] == pytest.approx(record["test_l1"], abs=0.01)

@@ -49,8 +49,9 @@ def serve(runs_dir, host, port):
 
 @click.command()
 @click.argument("run_dir", metavar="RUN_DIR")
-@click.option("--onnx", "onnx_out", metavar="FILE.onnx", help="Write the generator as ONNX: inputs noise (and label), "
-              "output image in [-1, 1], any batch size; checked against PyTorch with onnxruntime.")
+@click.option("--onnx", "onnx_out", metavar="FILE.onnx", help="Write the generator as ONNX: inputs noise (and label), or an "
+              "image for an image-to-image run; output image in [-1, 1], any batch size; checked against PyTorch "
+              "with onnxruntime.")
 @click.option("--dataset", "dataset_dir", metavar="DIR", help="Write a synthetic labelled dataset (conditional runs) "
               "and its manifest.json into DIR (new or empty).")
 @click.option("--per-class", type=int, default=1000, metavar="N", help="With --dataset: images of each class.")
@@ -78,7 +79,7 @@ def export(run_dir, onnx_out, dataset_dir, per_class, fmt, seed, card, metrics_f
     if onnx_out:
         done = exporting.export_onnx(run_dir, onnx_path(onnx_out))
         check = "not checked (pip install onnxruntime to check it)" if done["max_diff"] is None else \
-            f"onnxruntime matches PyTorch to {done['max_diff']:.1e} (batch 1, 64 and each class)"
+            f"onnxruntime matches PyTorch to {done['max_diff']:.1e} ({done['checked']})"
         click.echo(f"wrote {done['path']}: inputs {', '.join(done['inputs'])} -> image; {check}")
     if dataset_dir:
         manifest = exporting.export_dataset(run_dir, dataset_dir, per_class, fmt, seed, device)

@@ -42,10 +42,8 @@ def write_card(run_dir: str | Path, out: str | Path = "MODEL_CARD.md", metrics_f
     records, findings = run.read_metrics([]), run.read_diagnosis([])
     metrics = _read_metrics(metrics_file)
     sections = [
-        f"# Model card: {run.root.name}\n\nA {'class-conditional ' if cfg.conditional else ''}GAN generator trained "
-        f"with ganforge on `{cfg.dataset}`: {cfg.latent_dim}-d noise{' and a class' if cfg.conditional else ''} in, "
-        f"a {'x'.join(map(str, cfg.image_shape))} image out.",
-        _model_section(run, cfg, count_parameters(G)),
+        f"# Model card: {run.root.name}\n\n{_summary(cfg)}",
+        _model_section(run, cfg, G),
         _data_section(cfg),
         _recipe_section(cfg, records),
         _metrics_section(cfg, records, metrics),
@@ -71,17 +69,33 @@ def _read_metrics(path) -> dict | None:
     return metrics
 
 
-def _model_section(run, cfg, parameters: int) -> str:
+def _summary(cfg) -> str:
+    out = f"a {'x'.join(map(str, cfg.image_shape))} image out"
+    if cfg.task != "gan":
+        size = cfg.image_size // cfg.scale if cfg.task == "sr" else cfg.image_size
+        return (f"An image-to-image generator ({TASKS[cfg.task]}) trained with ganforge on `{cfg.dataset}`: "
+                f"a {cfg.channels}x{size}x{size} image in, {out}.")
+    return (f"A {'class-conditional ' if cfg.conditional else ''}GAN generator trained with ganforge on "
+            f"`{cfg.dataset}`: {cfg.latent_dim}-d noise{' and a class' if cfg.conditional else ''} in, {out}.")
+
+
+TASKS = {"pix2pix": "pix2pix, paired", "cycle": "CycleGAN, unpaired; this is the A -> B net",
+         "sr": "super-resolution"}
+
+
+def _model_section(run, cfg, G) -> str:
     weights = run.generator if run.generator.is_file() else run.checkpoint
     classes = f"{cfg.num_classes} classes (`--label 0` to `--label {cfg.num_classes - 1}`)" if cfg.conditional \
-        else "unconditional"
+        else "unconditional" if cfg.task == "gan" else "conditioned on its input image"
+    use = "--input IMAGE_OR_FOLDER --out OUT" if cfg.task != "gan" else "--n 64 --out grid.png"
     return "\n".join([
         "## Model", "",
-        f"- Generator: `{cfg.arch}`, {parameters:,} parameters, {classes}",
+        f"- Generator: `{cfg.arch if cfg.task == 'gan' else type(G).__name__}`, {count_parameters(G):,} parameters, "
+        f"{classes}",
         f"- Weights: `{weights.name}`{' (the exponential moving average of G, decay ' + str(cfg.ema) + ')' if cfg.ema else ''}",
         f"- Output: {cfg.channels} channel(s), {cfg.image_size}x{cfg.image_size} px, values in [-1, 1] "
         "(pixel = (value + 1) * 127.5)",
-        f"- Use it: `ganforge generate {run.root} --n 64 --out grid.png`; `ganforge export {run.root} --onnx g.onnx`",
+        f"- Use it: `ganforge generate {run.root} {use}`; `ganforge export {run.root} --onnx g.onnx`",
     ])
 
 
@@ -151,15 +165,25 @@ def _trim(lines: list[str]) -> list[str]:
     return lines
 
 
+def _objective(cfg) -> str:
+    """What G and D were trained on. An image-to-image run has its own losses (training/translate.py,
+    cycle.py): the noise-to-image `loss`, penalties and step order in its config go unused."""
+    if cfg.task == "cycle":
+        return (f"least-squares GAN x{cfg.adv_weight:g}, cycle L1 x{cfg.cycle_weight:g}, identity L1 "
+                f"x{cfg.identity_weight:g}, image pool {cfg.pool_size}")
+    if cfg.task in ("pix2pix", "sr"):
+        return f"PatchGAN BCE x{cfg.adv_weight:g}, L1 to the target x{cfg.l1_weight:g}"
+    extras = [f"{name} {getattr(cfg, name)}" for name in ("r1", "r2", "aux_classifier") if getattr(cfg, name)]
+    extras += [f"augment {cfg.augment}"] if cfg.augment else []
+    return f"loss `{cfg.loss}`, step order `{cfg.step}`" + (f"; {', '.join(extras)}" if extras else "")
+
+
 def _recipe_section(cfg, records: list[dict]) -> str:
     seconds = sum(r.get("epoch_seconds", 0) for r in records)
     seen = sum(r.get("epoch_seconds", 0) * r.get("img_per_s", 0) for r in records)
-    extras = [f"{name} {getattr(cfg, name)}" for name in ("r1", "r2", "aux_classifier") if getattr(cfg, name)]
-    extras += [f"augment {cfg.augment}"] if cfg.augment else []
     return "\n".join([
         "## Training recipe", "",
-        f"- Preset `{cfg.preset}`, loss `{cfg.loss}`, step order `{cfg.step}`, seed {cfg.seed}"
-        + (f"; {', '.join(extras)}" if extras else ""),
+        f"- Preset `{cfg.preset}`, {_objective(cfg)}, seed {cfg.seed}",
         f"- Adam: lr G {cfg.lr_g:g}, lr D {cfg.lr_d:g}, betas ({cfg.beta1:g}, {cfg.beta2:g}); batch {cfg.batch_size}",
         f"- Networks: G width {cfg.g_width}, D width {cfg.d_width}, D dropout {cfg.d_dropout:g}, "
         f"spectral norm {'on' if cfg.spectral_norm else 'off'}",
@@ -209,11 +233,14 @@ def _fmt(value) -> str:
 
 def _use_section(cfg) -> str:
     what = "digits" if "mnist" in cfg.dataset and cfg.dataset != "fashion-mnist" else "images"
+    uses = [f"- Learning and teaching how GANs work; drawing new {what} like the training set for demos.",
+            "- Extra training data for a classifier of the same classes (`ganforge export RUN --dataset DIR`), "
+            "checked with the classification accuracy score (`ganforge evaluate RUN --cas`) before it is trusted."]
+    if cfg.task != "gan":
+        uses = [f"- Learning and teaching how image-to-image GANs work; {'upscaling' if cfg.task == 'sr' else 'translating'} "
+                f"{what} like the training inputs, judged against their targets (`ganforge evaluate RUN`)."]
     return "\n".join([
-        "## Intended use", "",
-        f"- Learning and teaching how GANs work; drawing new {what} like the training set for demos.",
-        "- Extra training data for a classifier of the same classes (`ganforge export RUN --dataset DIR`), "
-        "checked with the classification accuracy score (`ganforge evaluate RUN --cas`) before it is trusted.",
+        "## Intended use", "", *uses,
         "- Not for: decisions about people, passing generated images off as real ones, or any use the training "
         "data's licence does not allow.",
     ])

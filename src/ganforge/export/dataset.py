@@ -68,6 +68,9 @@ def export_dataset(run_dir: str | Path, out: str | Path, per_class: int = 1000, 
 def _check(cfg, out: Path, per_class: int, fmt: str) -> None:
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    if cfg.task != "gan":
+        raise ConfigError(f"--dataset draws images per class from noise; this {cfg.task} run turns images into images: "
+                          "use ganforge generate RUN --input IMAGE_OR_FOLDER --out OUT")
     if not cfg.conditional:
         raise ConfigError("--dataset needs a conditional run, whose images are drawn per class; this one is "
                           "unconditional (for unlabelled images use ganforge generate RUN --n N --out x.npz)")

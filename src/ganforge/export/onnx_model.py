@@ -1,5 +1,6 @@
 """The generator as an ONNX graph: inputs `noise` float32 (N, latent_dim) and, for a conditional
-run, `label` int64 (N,); output `image` float32 (N, C, H, W) in [-1, 1], N free (a dynamic batch).
+run, `label` int64 (N,) (an image-to-image run: `input`, an image batch); output `image` float32
+(N, C, H, W) in [-1, 1], N free (a dynamic batch).
 A pixel is round((image + 1) * 127.5), as `ganforge generate` writes it.
 
 Exported with torch.export (torch.onnx.export(dynamo=True), PyTorch's maintained exporter), then
@@ -42,53 +43,72 @@ class OnnxGenerator(nn.Module):
 
 def export_onnx(run_dir: str | Path, out: str | Path, check: bool = True) -> dict:
     """Write the run's generator to `out` as ONNX; returns what was written and, when onnxruntime is
-    installed and check is on, the largest difference to PyTorch it measured."""
+    installed and check is on, the largest difference to PyTorch it measured. An image-to-image
+    run's graph takes `input`, an image batch (N, C, S, S) in [-1, 1], instead of noise."""
     G, cfg = load_generator(run_dir)
-    net = OnnxGenerator(G).eval()
-    model = _to_onnx(net, cfg.latent_dim)
+    net = (G if cfg.task != "gan" else OnnxGenerator(G)).eval()
+    num_classes = getattr(net, "num_classes", 0)
+    examples = list(_examples(cfg, num_classes))
+    names = ["input"] if cfg.task != "gan" else ["noise", "label"][: 1 + bool(num_classes)]
+    model = _to_onnx(net, examples[0], names)
+    shape = "x".join(map(str, examples[0][0].shape[1:]))
     meta = {"ganforge.config": json.dumps(cfg.to_dict()), "ganforge.image_range": "[-1, 1]",
-            "ganforge.inputs": "noise float32 (N, latent_dim)" + (", label int64 (N,)" if net.num_classes else "")}
+            "ganforge.inputs": f"input float32 (N, {shape}) in [-1, 1]" if cfg.task != "gan" else
+            "noise float32 (N, latent_dim)" + (", label int64 (N,)" if num_classes else "")}
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     data = model.SerializeToString()
-    result = {"path": str(out), "inputs": ["noise", "label"][: 1 + bool(net.num_classes)],
-              "latent_dim": cfg.latent_dim, "num_classes": net.num_classes, "bytes": len(data), "max_diff": None}
+    result = {"path": str(out), "inputs": names, "latent_dim": cfg.latent_dim, "num_classes": num_classes,
+              "bytes": len(data), "max_diff": None,
+              "checked": "batch 1 and 8 of seeded images" if cfg.task != "gan" else "batch 1, 64 and each class"}
     if check:
-        result["max_diff"] = check_onnx(data, net, cfg.latent_dim)
+        result["max_diff"] = check_onnx(data, net, examples[1:], names)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
     return result
 
 
-def _to_onnx(net: OnnxGenerator, latent_dim: int):
+def _examples(cfg, num_classes: int):
+    """Input tuples: first the one the export traces (batch 2), then those the check runs."""
+    if cfg.task != "gan":
+        size = cfg.image_size // cfg.scale if cfg.task == "sr" else cfg.image_size
+        gen = torch.Generator().manual_seed(0)
+        for n in (2, 1, 8):
+            yield (torch.rand(n, cfg.channels, size, size, generator=gen) * 2 - 1,)
+        return
+    yield (seed_noise(0, 2, cfg.latent_dim),) + ((torch.arange(2) % num_classes,) if num_classes else ())
+    for noise, labels in check_inputs(cfg.latent_dim, num_classes):
+        yield (noise,) if labels is None else (noise, labels)
+
+
+def _to_onnx(net: nn.Module, args: tuple, names: list[str]):
     """The ModelProto of `net`, its batch dimension left free."""
     try:
         import onnx  # noqa: F401  (the exporter needs both; say so here, in one line, rather than deep inside torch)
         import onnxscript  # noqa: F401
     except ImportError:
         raise GanforgeError(f"ONNX export needs onnx and onnxscript: {INSTALL_HINT}") from None
-    args = (seed_noise(0, 2, latent_dim),) + ((torch.arange(2) % net.num_classes,) if net.num_classes else ())
     batch = torch.export.Dim("batch", min=1, max=65536)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # the exporter's progress and deprecation notes are not the user's business
-        program = torch.onnx.export(net, args, None, input_names=["noise", "label"][: len(args)],
+        program = torch.onnx.export(net, args, None, input_names=names,
                                     output_names=["image"], dynamic_shapes=tuple({0: batch} for _ in args),
                                     dynamo=True, verbose=False, optimize=True)
     return program.model_proto
 
 
-def check_onnx(model: bytes, net: OnnxGenerator, latent_dim: int) -> float | None:
-    """The largest |onnxruntime - PyTorch| over batch 1, batch 64 and a batch of each class; None
-    without onnxruntime. Raises when it is above TOLERANCE."""
+def check_onnx(model: bytes, net: nn.Module, examples: list[tuple], names: list[str]) -> float | None:
+    """The largest |onnxruntime - PyTorch| over the example inputs; None without onnxruntime.
+    Raises when it is above TOLERANCE."""
     try:
         import onnxruntime
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     worst = 0.0
-    for noise, labels in check_inputs(latent_dim, net.num_classes):
-        feed = {"noise": noise.numpy()} | ({} if labels is None else {"label": labels.numpy()})
+    for args in examples:
+        feed = {name: arg.numpy() for name, arg in zip(names, args)}
         with torch.no_grad():
-            expected = net(noise, labels).numpy()
+            expected = net(*args).numpy()
         got = session.run(["image"], feed)[0]
         if got.shape != expected.shape:
             raise GanforgeError(f"the ONNX graph draws {got.shape} for {expected.shape}; it was not written")
