@@ -96,6 +96,12 @@ class Config:
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """An image-to-image generator's input image: super-resolution's is `scale` times smaller."""
+        size = self.image_size // self.scale if self.task == "sr" else self.image_size
+        return (self.channels, size, size)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

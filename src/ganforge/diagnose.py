@@ -9,12 +9,12 @@ The rules use only what the loop already measures, plus the fixed-noise samples'
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from .data import to_float
+from .losses import BCELoss
 
 PATIENCE = 3  # epochs a symptom must last before it is reported (one bad epoch is noise)
 D_WINS = 0.95  # D's accuracy on fakes at or above this: D rejects nearly every fake
@@ -41,7 +41,7 @@ def spread(images: torch.Tensor) -> float:
 
 
 def check_history(history: list[dict], real_spread: float | None = None,
-                  chance: float | None = 2 * math.log(2)) -> list[Finding]:
+                  chance: float | None = BCELoss.chance) -> list[Finding]:
     """Findings for the newest record of `history` (one dict per epoch, oldest first). chance: D's
     loss when it cannot tell real from fake (losses.py; None: the loss has no such level, and
     "D at chance" is not judged)."""
@@ -79,7 +79,7 @@ class Health:
     """The rules above applied as a run goes: which warnings hold for the newest record, and which
     of them start now (a condition that lasts is reported once, when it starts)."""
 
-    def __init__(self, real_images: torch.Tensor, chance: float | None = 2 * math.log(2)):
+    def __init__(self, real_images: torch.Tensor, chance: float | None = BCELoss.chance):
         self.chance = chance
         gen = torch.Generator().manual_seed(0)  # own stream: never touches the training RNG
         pick = torch.randperm(len(real_images), generator=gen)[:64]

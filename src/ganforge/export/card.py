@@ -72,9 +72,8 @@ def _read_metrics(path) -> dict | None:
 def _summary(cfg) -> str:
     out = f"a {'x'.join(map(str, cfg.image_shape))} image out"
     if cfg.task != "gan":
-        size = cfg.image_size // cfg.scale if cfg.task == "sr" else cfg.image_size
         return (f"An image-to-image generator ({TASKS[cfg.task]}) trained with ganforge on `{cfg.dataset}`: "
-                f"a {cfg.channels}x{size}x{size} image in, {out}.")
+                f"a {'x'.join(map(str, cfg.input_shape))} image in, {out}.")
     return (f"A {'class-conditional ' if cfg.conditional else ''}GAN generator trained with ganforge on "
             f"`{cfg.dataset}`: {cfg.latent_dim}-d noise{' and a class' if cfg.conditional else ''} in, {out}.")
 

@@ -51,10 +51,9 @@ def export_onnx(run_dir: str | Path, out: str | Path, check: bool = True) -> dic
     examples = list(_examples(cfg, num_classes))
     names = ["input"] if cfg.task != "gan" else ["noise", "label"][: 1 + bool(num_classes)]
     model = _to_onnx(net, examples[0], names)
-    shape = "x".join(map(str, examples[0][0].shape[1:]))
-    meta = {"ganforge.config": json.dumps(cfg.to_dict()), "ganforge.image_range": "[-1, 1]",
-            "ganforge.inputs": f"input float32 (N, {shape}) in [-1, 1]" if cfg.task != "gan" else
-            "noise float32 (N, latent_dim)" + (", label int64 (N,)" if num_classes else "")}
+    inputs = f"input float32 (N, {'x'.join(map(str, cfg.input_shape))}) in [-1, 1]" if cfg.task != "gan" else \
+        "noise float32 (N, latent_dim)" + (", label int64 (N,)" if num_classes else "")
+    meta = {"ganforge.config": json.dumps(cfg.to_dict()), "ganforge.image_range": "[-1, 1]", "ganforge.inputs": inputs}
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     data = model.SerializeToString()
@@ -70,10 +69,9 @@ def export_onnx(run_dir: str | Path, out: str | Path, check: bool = True) -> dic
 def _examples(cfg, num_classes: int):
     """Input tuples: first the one the export traces (batch 2), then those the check runs."""
     if cfg.task != "gan":
-        size = cfg.image_size // cfg.scale if cfg.task == "sr" else cfg.image_size
         gen = torch.Generator().manual_seed(0)
         for n in (2, 1, 8):
-            yield (torch.rand(n, cfg.channels, size, size, generator=gen) * 2 - 1,)
+            yield (torch.rand(n, *cfg.input_shape, generator=gen) * 2 - 1,)
         return
     yield (seed_noise(0, 2, cfg.latent_dim),) + ((torch.arange(2) % num_classes,) if num_classes else ())
     for noise, labels in check_inputs(cfg.latent_dim, num_classes):

@@ -67,8 +67,9 @@ class ImagePool:
         return out
 
     def state_dict(self) -> dict:
+        # a copy: the pool keeps changing after the checkpoint is taken
         return {"count": self.count, "gen": self.gen.get_state(),
-                "images": self.images.cpu().clone() if self.images is not None else torch.zeros(0)}  # a copy: the pool keeps changing
+                "images": self.images.cpu().clone() if self.images is not None else torch.zeros(0)}
 
     def load_state_dict(self, saved: dict) -> None:
         if not saved:  # a checkpoint from before pools: start with an empty one
