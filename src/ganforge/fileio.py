@@ -66,6 +66,18 @@ def atomic_write(path: str | Path, write: Callable[[str], None], keep_old: str |
         raise write_error(path, err) from None
 
 
+
+def save_npz(path: str | Path, **arrays) -> None:
+    """`arrays` as one compressed .npz at exactly `path`, atomically (handed a name, numpy would add
+    ".npz" to the temp file's; handed a file, it leaves closing it to us)."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as file:
+            np.savez_compressed(file, **arrays)
+
+    atomic_write(path, write)
+
 def keep(path: Path, old: Path) -> None:
     """Make `old` a second name of `path` (a hard link, set in place by one rename), so that until
     `path` is replaced both names hold the same complete file, and after it `old` holds the file

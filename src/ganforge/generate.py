@@ -11,7 +11,7 @@ import torch
 from .config import Config
 from .data import to_float, to_uint8
 from .errors import CheckpointError, ConfigError
-from .fileio import atomic_write
+from .fileio import atomic_write, save_npz
 from .nets import build_generator
 from .nets.sampling import sample  # noqa: F401  (part of this viewer's API: evaluate and the package use it)
 from .run import open_run
@@ -45,7 +45,7 @@ def write_samples(images: torch.Tensor, out: str | Path) -> str:
         return f"a grid of {len(images)} images in {out}"
     if out.suffix.lower() == ".npz":
         array = images.permute(0, 2, 3, 1).numpy()
-        atomic_write(out, lambda tmp: np.savez_compressed(open(tmp, "wb"), images=array))
+        save_npz(out, images=array)
         return f"{len(images)} images as uint8 array {tuple(array.shape)} (N, H, W, C) in {out}"
     if out.suffix and not text.endswith(("/", "\\")) and not out.is_dir():
         raise ConfigError(f"--out {out}: use a .png (grid), .npz (array) or a folder path ending in /")

@@ -15,7 +15,7 @@ import torch
 
 from .data import to_float
 from .errors import ConfigError
-from .fileio import atomic_write
+from .fileio import atomic_write, save_npz
 from .generate import load_generator
 from .nets.sampling import render, sample_labels, seed_noise
 from .viz import grid_image, save_png
@@ -124,7 +124,7 @@ def write_walk(frames: torch.Tensor, out: str | Path, ms_per_frame: int = 100) -
         save_png(strip_image(frames), out)
     elif suffix == ".npz":
         array = frames.permute(0, 2, 3, 1).numpy()
-        atomic_write(out, lambda tmp: np.savez_compressed(open(tmp, "wb"), images=array))
+        save_npz(out, images=array)
     else:
         _write_mp4(enlarged(frames), out, ms_per_frame)
     return f"a walk of {len(frames)} frames in {out}"

@@ -25,7 +25,7 @@ from .. import __version__
 from ..data import CLASS_NAMES
 from ..data.idx import idx_bytes
 from ..errors import ConfigError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, save_npz
 from ..generate import load_generator
 from ..nets.sampling import sample
 from ..run import open_run
@@ -109,7 +109,7 @@ def _write_idx(out: Path, images: np.ndarray, labels: np.ndarray, names) -> list
 
 def _write_npz(out: Path, images: np.ndarray, labels: np.ndarray, names) -> list[str]:
     arrays = dict(images=images, labels=labels.astype(np.int64), class_names=np.array(names))
-    atomic_write(out / "dataset.npz", lambda tmp: np.savez_compressed(open(tmp, "wb"), **arrays))
+    save_npz(out / "dataset.npz", **arrays)
     return ["dataset.npz"]
 
 
