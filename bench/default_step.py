@@ -27,7 +27,9 @@ from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
 VARIANTS = {"dft": {"cpu_kernels": "dft"}, "auto": {}, "onednn-nhwc": {"cpu_kernels": "onednn-nhwc"},
-            "plain": {}, "bf16": {"precision": "bf16"}}
+            "plain": {}, "bf16": {"precision": "bf16"}, "b128": {"batch_size": 128},
+            "b128-bf16": {"batch_size": 128, "precision": "bf16"}, "compiled": {"compile": "on"},
+            "compiled-bf16": {"compile": "on", "precision": "bf16"}}
 
 
 def make(name: str, preset: str) -> tuple[Trainer, callable]:

@@ -204,6 +204,25 @@ def test_cpu_setup_choices():
     assert accel.setup(cfg).dtype == torch.bfloat16 and not accel.setup(cfg).fused_cpu
 
 
+def test_compiled_step_takes_gradient_penalties_eagerly(tiny_config, tmp_path):
+    """Compiled graphs have no double backward, so an R1/R2 step used to fail under compile (CUDA's
+    default); the penalty runs D eagerly on the same weights: the same D as an eager run's."""
+    from ganforge.run import RunDir
+    from ganforge.training.loop import Trainer
+
+    nets = {}
+    for compile_ in ("off", "on"):
+        run = RunDir(tmp_path / compile_)
+        run.root.mkdir()
+        cfg = tiny_config(compile=compile_, loss="rpgan", r1=1.0, r2=1.0, penalty_every=1, max_steps=2,
+                          tensorboard=False, d_dropout=0.0)
+        trainer = Trainer(cfg, run, progress=False, echo=lambda *a: None)
+        assert trainer.accel.compile == (compile_ == "on")
+        assert trainer.fit() == "max_steps"
+        nets[compile_] = [p.detach() for p in trainer.D.parameters()]
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(nets["off"], nets["on"]))
+
+
 # ---- CUDA: bf16 autocast, channels_last, torch.compile, data on the GPU ----------------------------
 @cuda
 def test_cuda_setup_choices():

@@ -40,8 +40,8 @@ def _has_batch_stats(net: nn.Module) -> bool:
 class _Run:
     """A network as the step calls it: compiled or not, under autocast or not, fp32 logits out."""
 
-    def __init__(self, net, accel):
-        self.fn = accel.forward_fn(net) if accel else net
+    def __init__(self, net, accel, compiled: bool = True):
+        self.fn = accel.forward_fn(net) if accel and compiled else net
         self.autocast = accel.autocast if accel and accel.dtype is not None else None  # fp32: no autocast, no casts
 
     def __call__(self, *args):
@@ -99,6 +99,9 @@ class TrainStep:
         # G's phase needs only G's gradients, so D runs there as the bare module: under DDP, its
         # forward then sets up no gradient reduction, and backward(inputs=G's) gives D none to reduce.
         self.D_for_g = self.D if d_for_g is None else _Run(d_for_g, accel)
+        # Gradient penalties differentiate D's input gradient (a double backward), which compiled
+        # graphs refuse: they run D eagerly, on the same parameters.
+        self.D_eager = _Run(D, accel, compiled=False)
         # Scoring real and fake in one D call is the same maths only when D has no batch statistics,
         # and when no pack (nets/pack.py) or minibatch-stddev group of D would straddle the two: the
         # reals must fill whole ones (TrainStep.score).
@@ -127,12 +130,12 @@ class TrainStep:
         z = self.noise(n, device)
         return self.G(z) if labels is None else self.G(z, labels)
 
-    def d(self, x, labels, augment: bool = True, classes: bool = False, for_g: bool = False):
+    def d(self, x, labels, augment: bool = True, classes: bool = False, for_g: bool = False, eager: bool = False):
         """D's logits (N,) of x, augmented as D always sees images; with classes, also its class logits.
-        for_g: in G's phase (D_for_g)."""
+        for_g: in G's phase (D_for_g); eager: never compiled (gradient penalties)."""
         if augment and self.augment is not None:
             x = self.augment(x)
-        D = self.D_for_g if for_g else self.D
+        D = self.D_eager if eager else self.D_for_g if for_g else self.D
         if classes:
             logits, class_logits = D(x, labels, True)
             return logits.view(-1), class_logits
@@ -148,8 +151,8 @@ class TrainStep:
             return d_loss
         if self.augment is not None:
             real, fake = self.augment(real), self.augment(fake)
-        found = self.penalties(lambda x, y=None: self.d(x, y, augment=False), real, fake, labels, self.count,
-                               self.rank_gen)
+        d = lambda x, y=None: self.d(x, y, augment=False, eager=True)  # noqa: E731
+        found = self.penalties(d, real, fake, labels, self.count, self.rank_gen)
         return d_loss if found is None else d_loss + found
 
     def score(self, real, fake, labels, classes: bool = False):
