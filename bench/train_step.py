@@ -109,8 +109,10 @@ VARIANTS = {
     "no-small-convt": _ablate(small_conv_t=False),
     "plain-d": _ablate(plain_d=True),  # no JointScorer: D's backward twice for the fake batch
     "no-fused-adam": _ablate(plain_adam=True),
-    # precision=bf16: plain autograd under bf16 autocast (the fused kernels are fp32), fused Adam
-    "bf16": lambda cfg, G, D, device: make_ganforge(
+    # precision=bf16 as a run takes it: the fused step, its timed routes including oneDNN in bf16
+    "bf16": lambda cfg, G, D, device: make_ganforge(dataclasses.replace(cfg, precision="bf16"), G, D, device),
+    # plain autograd under bf16 autocast (how precision=bf16 ran before it had fused routes)
+    "bf16-plain": lambda cfg, G, D, device: make_ganforge(
         cfg, G, D, device, accel=accel_mod.Accel(torch.device(device), torch.bfloat16, False, False, False)),
     "joint+channels_last": lambda cfg, G, D, device: make_ganforge(
         cfg, G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last), device, accel=False),

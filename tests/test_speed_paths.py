@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.nets import build_networks
-from ganforge.kernels.cpu import fused, spectral
+from ganforge.kernels.cpu import choose, fused, spectral
 from ganforge.kernels.cpu.fastconv import conv_transpose_small
 from ganforge.training import accel
 
@@ -200,8 +200,45 @@ def test_cpu_setup_choices():
     cfg = type("Cfg", (), dict(device="cpu", precision="auto", compile="auto"))()
     a = accel.setup(cfg)
     assert (a.device.type, a.dtype, a.compile, a.channels_last, a.fused_cpu) == ("cpu", None, False, False, True)
-    cfg.precision = "bf16"
-    assert accel.setup(cfg).dtype == torch.bfloat16 and not accel.setup(cfg).fused_cpu
+    cfg.precision = "bf16"  # the fused step too, its timed routes then include oneDNN in bf16
+    assert accel.setup(cfg).dtype == torch.bfloat16 and accel.setup(cfg).fused_cpu
+
+
+@pytest.mark.parametrize("route", ["onednn-bf16", "onednn-nhwc-bf16"])
+@pytest.mark.parametrize("layer", [nn.Conv2d(64, 128, 5, 2, 2), nn.ConvTranspose2d(128, 64, 5, 2, 2, 1)])
+def test_bf16_routes_are_the_layer_to_bf16_rounding(route, layer):
+    """A bf16 route: fp32 in and out, fp32 weights with fp32 gradients, the layer's values to bf16's
+    8 bits of mantissa (relative error ~2**-8 per operand, far less over 1,600-term sums)."""
+    torch.manual_seed(0)
+    x = torch.randn(4, layer.in_channels, 7, 7, requires_grad=True)
+    want = layer(x)
+    got = choose.conv(route, layer, x)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    assert ((got - want).norm() / want.norm()).item() < 1e-2
+    assert ((got - want).norm() / want.norm()).item() > 1e-5  # it did compute in bf16
+    g = torch.randn_like(want)
+    want_grads = torch.autograd.grad(want, [x, layer.weight], g)
+    got_grads = torch.autograd.grad(got, [x, layer.weight], g)
+    for a, b in zip(want_grads, got_grads):
+        assert b.dtype == torch.float32 and ((a - b).norm() / a.norm()).item() < 1e-2
+
+
+def test_fused_bf16_step_is_the_reference_to_bf16_rounding(bench):
+    """precision=bf16 with every big convolution in bf16 on the fused path: the fp32 reference
+    step's losses to bf16 rounding, and it does take those routes."""
+    cfg = bench.bench_config(d_dropout=0.0, batch_size=32, precision="bf16", cpu_kernels="onednn-nhwc-bf16")
+    G, D = build_networks(cfg)
+    ref = bench.make_reference(cfg, copy.deepcopy(G), copy.deepcopy(D), "cpu")
+    fast = bench.make_ganforge(cfg, copy.deepcopy(G), copy.deepcopy(D), "cpu")
+    assert fast.run == fast.joint_fast
+    routes = {**fast.fast_joint.generator.routes, **fast.fast_joint.scorer.routes}
+    assert len(routes) == 3 and set(routes.values()) == {"onednn-nhwc-bf16"}
+    for batch in bench.real_batches(32, 3, "cpu"):
+        want, got = ref(batch), fast(batch)[:2]
+        torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-2)
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in fast.d_params)
+    with pytest.raises(Exception, match="set precision=bf16 too"):
+        bench.bench_config(cpu_kernels="onednn-bf16")
 
 
 def test_compiled_step_takes_gradient_penalties_eagerly(tiny_config, tmp_path):

@@ -16,7 +16,7 @@ CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16"),
     "compile": ("auto", "on", "off"),
-    "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc"),
+    "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc", "onednn-bf16", "onednn-nhwc-bf16"),
     "task": ("gan", "pix2pix", "sr", "cycle"),
     "batchnorm": ("rank", "sync"),
     "arch": (*ARCH_SHAPES, *GENERAL_ARCHS),
@@ -65,6 +65,8 @@ def validate(cfg) -> None:
     for key in ("r1", "r2", "gp", "aux_classifier"):
         if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (off) or a positive weight")
+    if cfg.cpu_kernels.endswith("-bf16") and cfg.precision != "bf16":
+        raise ConfigError(f"cpu_kernels={cfg.cpu_kernels} computes in bf16; set precision=bf16 too, or pick an fp32 route")
     if cfg.loss == "rpgan" and cfg.step == "d_real_fake_g":
         raise ConfigError("loss rpgan pairs each fake with a real image in one D step; use step joint or d_then_g")
     if cfg.augment:

@@ -86,8 +86,9 @@ def setup(cfg) -> Accel:
     else:
         dtype = None
     compile_ = cfg.compile == "on" or (cfg.compile == "auto" and cuda)
+    # The fused CPU step runs in fp32, or with bf16 convolutions where a bf16 run's timing picks them
     return Accel(device=device, dtype=dtype, compile=compile_, channels_last=cuda,
-                 fused_cpu=not cuda and dtype is None and not compile_)
+                 fused_cpu=not cuda and not compile_)
 
 
 def configure_process(accel: Accel) -> None:

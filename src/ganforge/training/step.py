@@ -267,7 +267,7 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
         if world.fused_ok:
             fast = cpu_kernels.build_fast_joint(G, D)
-            routes = _choose_routes(fast, cfg) if fast else ""
+            routes = _choose_routes(fast, cfg, bf16=accel.dtype == torch.bfloat16) if fast else ""
         else:
             kernels = f"plain autograd ({cpu_kernels.NAME}: one process only)"
     G_run, D_run = world.wrap(G), world.wrap(D)
@@ -281,11 +281,13 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
     return step, f"{cfg.step}, {kernels}, {accel.describe()}{world.describe()}"
 
 
-def _choose_routes(fast, cfg) -> str:
+def _choose_routes(fast, cfg, bf16: bool = False) -> str:
     """The fused step's big convolutions: DFT or oneDNN per layer, by cfg.cpu_kernels; `auto` times
-    each on this machine once (kernels/cpu/choose.py; cached under the user cache, so a seed repeats)."""
+    each on this machine once (kernels/cpu/choose.py; cached under the user cache, so a seed repeats),
+    a bf16 run among oneDNN's bf16 routes too."""
     route = cfg.cpu_kernels
-    chooser = choose.Chooser(cache_root() / "kernels.json") if route == "auto" else route
+    routes = choose.BF16_ROUTES if bf16 else choose.ROUTES
+    chooser = choose.Chooser(cache_root() / "kernels.json", routes=routes) if route == "auto" else route
     labels = torch.zeros(cfg.batch_size, dtype=torch.long) if cfg.conditional else None
     chosen = fast.choose_routes(chooser, (cfg.batch_size, cfg.latent_dim),
                                 (cfg.batch_size, cfg.channels, cfg.image_size, cfg.image_size), labels)

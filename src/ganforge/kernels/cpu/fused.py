@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import spectral
+from . import choose, spectral
 from .fastconv import conv_transpose_small, im2col
 
 _conv_backward = torch.ops.aten.convolution_backward
@@ -120,7 +120,7 @@ class JointScorer:
             conv, kind = block.conv, self.kind(i, shape[2:])
             if self._dft_fits(i, shape[2:]):
                 self.routes[i] = kind = pick(i, conv, tuple(shape), nhwc)
-            nhwc = kind in ("rows", "onednn-nhwc")
+            nhwc = kind == "rows" or choose.memory_format(kind) == torch.channels_last
             size = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(shape[2:], conv.padding, conv.kernel_size, conv.stride)]
             shape = (shape[0], conv.out_channels, *size)
 
@@ -142,7 +142,7 @@ class JointScorer:
         return _JointScore.apply(self, real, fake, labels, *params)
 
     def kind(self, i: int, hw) -> str:
-        """How block i runs: 'rows' (im2col + matmul), 'dft', 'onednn' or 'onednn-nhwc'."""
+        """How block i runs: 'rows' (im2col + matmul), or a route of choose.py ('dft', 'onednn', ...)."""
         if i == 0 and self.blocks[0].conv.in_channels <= 4:
             return "rows"
         return self.routes.get(i, "dft") if self._dft_fits(i, hw) else "onednn-nhwc"
@@ -169,10 +169,11 @@ class _JointScore(torch.autograd.Function):
                 plan = spectral.Plan.for_layer(conv, h.shape[2:])
                 X, K = plan.input_spectra(h), plan.weight_spectra(w)
                 need, out = (plan, X, K), plan.output(X, K).add_(b.view(1, -1, 1, 1))
-            else:
-                fmt = _format(kind)
-                need = h.contiguous(memory_format=fmt)
-                out = F.conv2d(need, w.contiguous(memory_format=fmt), b, conv.stride, conv.padding)
+            else:  # oneDNN, in fp32 or (a bf16 run's route) bf16 with fp32 out
+                fmt, kind_dtype = choose.memory_format(kind), choose.dtype(kind, h)
+                need = h.to(kind_dtype, memory_format=fmt)
+                out = F.conv2d(need, w.to(kind_dtype, memory_format=fmt), b.to(kind_dtype), conv.stride,
+                               conv.padding).to(h.dtype)
             F.leaky_relu_(out, block.slope)
             keep = scorer.masks.keep(out, block.p) if block.p and scorer.head.training else None
             if keep is not None:
@@ -230,13 +231,15 @@ class _JointScore(torch.autograd.Function):
                     grad_in = plan.grad_input(dprod if i > 0 else dprod[:, n_real:], K,
                                               channels_last=below is not None and not below.is_contiguous())
             else:
-                fmt = _format(kind)
-                w = w.contiguous(memory_format=fmt)
+                kind_dtype, out = need.dtype, w.dtype  # a bf16 route: bf16 operands, gradients back in fp32
+                w = w.to(kind_dtype, memory_format=choose.memory_format(kind))
                 args = (conv.stride, conv.padding, (1, 1), False, (0, 0), 1)
-                grads[2 * i] = _conv_backward(unit * _per_image(grad_d), need, w, None, *args, [False, True, False])[1]
+                grads[2 * i] = _conv_backward((unit * _per_image(grad_d)).to(kind_dtype), need, w, None, *args,
+                                              [False, True, False])[1].to(out)
                 if want_in:
                     x = need if i > 0 else need[n_real:]
-                    grad_in = _conv_backward(unit if i > 0 else fake_unit, x, w, None, *args, [True, False, False])[0]
+                    gy = (unit if i > 0 else fake_unit).to(kind_dtype)
+                    grad_in = _conv_backward(gy, x, w, None, *args, [True, False, False])[0].to(out)
             if i > 0:
                 unit = grad_in
             elif grad_in is not None:  # the fake images: the unit gradient weighted by dL_G/dlogit
@@ -256,10 +259,6 @@ def _flat_back(head_grad: torch.Tensor, shape) -> torch.Tensor:
     """Rows (K, H*W*C) in NHWC order back to the weights' (K, C*H*W) order."""
     _, c, hh, ww = shape
     return head_grad.view(-1, hh, ww, c).permute(0, 3, 1, 2).reshape(len(head_grad), -1)
-
-
-def _format(route: str) -> torch.memory_format:
-    return torch.channels_last if route == "onednn-nhwc" else torch.contiguous_format
 
 
 def _per_image(g: torch.Tensor) -> torch.Tensor:
