@@ -3,6 +3,7 @@ Trainer's step with each variant's config, in rounds so that drift and neighbour
 
     python bench/default_step.py                          # dft,auto,plain,bf16
     python bench/default_step.py --variants dft,auto --rounds 10 --json
+    python bench/default_step.py --preset folder64 --set dataset=folder:$(realpath ../shared/data/emoji) --variants plain,bf16
 
 Variants: dft (cpu_kernels=dft: every big convolution by the DFT, the step before the kernel
 choice), auto (the default: DFT or oneDNN per layer, timed on this machine), onednn-nhwc, plain
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ganforge.config import build_config
+from ganforge.config import build_config, parse_assignment
 from ganforge.data import to_float
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
@@ -32,10 +33,10 @@ VARIANTS = {"dft": {"cpu_kernels": "dft"}, "auto": {}, "onednn-nhwc": {"cpu_kern
             "compiled-bf16": {"compile": "on", "precision": "bf16"}}
 
 
-def make(name: str, preset: str) -> tuple[Trainer, callable]:
+def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, callable]:
     root = Path(tempfile.mkdtemp()) / "run"
     root.mkdir()
-    cfg = build_config(preset, overrides={"tensorboard": False, **VARIANTS[name]})
+    cfg = build_config(preset, overrides={"tensorboard": False, **(sets or {}), **VARIANTS[name]})
     trainer = Trainer(cfg, RunDir(root), progress=False, echo=lambda *a: None)
     if name == "plain":
         trainer.step.run = trainer.step.joint
@@ -67,10 +68,13 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40, help="steps of each variant per round")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config value for every variant, e.g. dataset=folder:PATH")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     names = args.variants.split(",")
-    made = {name: make(name, args.preset) for name in names}
+    sets = dict(parse_assignment(s) for s in args.sets)
+    made = {name: make(name, args.preset, sets) for name in names}
     for name, (trainer, run) in made.items():
         run(20, 0)  # warm-up: allocator, oneDNN primitives, DFT plans
         print(f"{name:>12}: {trainer.step_path}", flush=True)
