@@ -66,7 +66,6 @@ def atomic_write(path: str | Path, write: Callable[[str], None], keep_old: str |
         raise write_error(path, err) from None
 
 
-
 def save_npz(path: str | Path, **arrays) -> None:
     """`arrays` as one compressed .npz at exactly `path`, atomically (handed a name, numpy would add
     ".npz" to the temp file's; handed a file, it leaves closing it to us)."""
@@ -77,6 +76,7 @@ def save_npz(path: str | Path, **arrays) -> None:
             np.savez_compressed(file, **arrays)
 
     atomic_write(path, write)
+
 
 def keep(path: Path, old: Path) -> None:
     """Make `old` a second name of `path` (a hard link, set in place by one rename), so that until
