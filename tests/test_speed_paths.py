@@ -204,6 +204,29 @@ def test_cpu_setup_choices():
     assert accel.setup(cfg).dtype == torch.bfloat16 and accel.setup(cfg).fused_cpu
 
 
+@pytest.mark.parametrize("hardware", ["AVX512-BF16", None])
+def test_bf16_if_native_follows_the_cpu(monkeypatch, hardware):
+    """precision=bf16-if-native: bf16 on a CPU with bf16 hardware, and the header says why; fp32
+    where oneDNN would only emulate it. auto stays fp32 on any CPU."""
+    monkeypatch.setattr(accel, "cpu_bf16", lambda: hardware)
+    cfg = type("Cfg", (), dict(device="cpu", precision="bf16-if-native", compile="auto"))()
+    a = accel.setup(cfg)
+    assert a.dtype == (torch.bfloat16 if hardware else None)
+    assert a.describe().startswith("bfloat16 autocast (AVX512-BF16 on this CPU), eager" if hardware else "fp32, eager")
+    cfg.precision = "auto"
+    assert accel.setup(cfg).dtype is None
+
+
+def test_cpu_bf16_reads_the_flags():
+    """The detector agrees with /proc/cpuinfo's flags, whatever this machine has."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags here")
+    want = "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else None
+    assert accel.cpu_bf16() == want
+
+
 @pytest.mark.parametrize("route", ["onednn-bf16", "onednn-nhwc-bf16"])
 @pytest.mark.parametrize("layer", [nn.Conv2d(64, 128, 5, 2, 2), nn.ConvTranspose2d(128, 64, 5, 2, 2, 1)])
 def test_bf16_routes_are_the_layer_to_bf16_rounding(route, layer):

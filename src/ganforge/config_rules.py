@@ -14,7 +14,7 @@ ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default chann
 GENERAL_ARCHS = {"dcgan": (32, 64, 128), "resnet": (32, 64, 128)}  # arch -> image sizes it makes
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
-    "precision": ("auto", "fp32", "bf16"),
+    "precision": ("auto", "fp32", "bf16", "bf16-if-native"),
     "compile": ("auto", "on", "off"),
     "cpu_kernels": ("auto", "dft", "onednn", "onednn-nhwc", "onednn-bf16", "onednn-nhwc-bf16"),
     "task": ("gan", "pix2pix", "sr", "cycle"),

@@ -40,6 +40,7 @@ class Accel:
     compile: bool  # torch.compile G and D
     channels_last: bool  # NHWC activations and 4-D weights (cuDNN's fast layout)
     fused_cpu: bool  # the fused CPU joint step may run (kernels/cpu)
+    native: str | None = None  # precision=bf16-if-native on CPU: the bf16 hardware that chose bf16
 
     def prepare(self, net: nn.Module) -> nn.Module:
         """Move a network where it runs. The module itself (and its state_dict keys) stays as built."""
@@ -56,6 +57,8 @@ class Accel:
         """For the run header: e.g. 'fp32, eager, cpu x2 threads, fitted to the free cores' (cores.py)
         or 'bf16 autocast, compiled, cuda'."""
         precision = "fp32" if self.dtype is None else f"{str(self.dtype).removeprefix('torch.')} autocast"
+        if self.device.type == "cpu" and self.native:
+            precision += f" ({self.native} on this CPU)"
         where = str(self.device)
         if self.device.type == "cpu":
             threads = torch.get_num_threads()
@@ -77,18 +80,32 @@ class Accel:
             return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 
+def cpu_bf16() -> str | None:
+    """The bf16 hardware of this CPU ('AMX' or 'AVX512-BF16', from /proc/cpuinfo), or None: without
+    it oneDNN emulates bf16, slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:  # not Linux: no way to tell, so no
+        return None
+    return "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else None
+
+
 def setup(cfg) -> Accel:
-    """The choices for a run of `cfg`; nothing process-wide is changed (see configure_process)."""
+    """The choices for a run of `cfg`; nothing process-wide is changed (see configure_process).
+    precision: auto is bf16 on CUDA; bf16-if-native also on a CPU with bf16 hardware."""
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
-    if cfg.precision == "bf16" or (cfg.precision == "auto" and cuda):
+    native = cuda or (cfg.precision == "bf16-if-native" and cpu_bf16() is not None)
+    if cfg.precision == "bf16" or (cfg.precision in ("auto", "bf16-if-native") and native):
         dtype = torch.bfloat16
     else:
         dtype = None
     compile_ = cfg.compile == "on" or (cfg.compile == "auto" and cuda)
     # The fused CPU step runs in fp32, or with bf16 convolutions where a bf16 run's timing picks them
     return Accel(device=device, dtype=dtype, compile=compile_, channels_last=cuda,
-                 fused_cpu=not cuda and not compile_)
+                 fused_cpu=not cuda and not compile_,
+                 native=cpu_bf16() if not cuda and dtype is not None and cfg.precision == "bf16-if-native" else None)
 
 
 def configure_process(accel: Accel) -> None:
