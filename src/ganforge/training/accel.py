@@ -96,16 +96,15 @@ def setup(cfg) -> Accel:
     precision: auto is bf16 on CUDA; bf16-if-native also on a CPU with bf16 hardware."""
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
-    native = cuda or (cfg.precision == "bf16-if-native" and cpu_bf16() is not None)
-    if cfg.precision == "bf16" or (cfg.precision in ("auto", "bf16-if-native") and native):
+    hardware = cpu_bf16() if cfg.precision == "bf16-if-native" and not cuda else None
+    if cfg.precision == "bf16" or (cfg.precision in ("auto", "bf16-if-native") and cuda) or hardware:
         dtype = torch.bfloat16
     else:
         dtype = None
     compile_ = cfg.compile == "on" or (cfg.compile == "auto" and cuda)
     # The fused CPU step runs in fp32, or with bf16 convolutions where a bf16 run's timing picks them
     return Accel(device=device, dtype=dtype, compile=compile_, channels_last=cuda,
-                 fused_cpu=not cuda and not compile_,
-                 native=cpu_bf16() if not cuda and dtype is not None and cfg.precision == "bf16-if-native" else None)
+                 fused_cpu=not cuda and not compile_, native=hardware)
 
 
 def configure_process(accel: Accel) -> None:
