@@ -277,11 +277,12 @@ def leave(code) -> None:
     last half second (bench/README.md, "Memory"). Our files are closed by then.
     """
     run_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if run_handlers is None:  # a Python without it: the usual exit
+    join_threads = getattr(threading, "_shutdown", None)
+    if run_handlers is None or join_threads is None:  # a Python without them: the usual exit
         raise SystemExit(code)
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # What Python's own exit does first: threading's exit hooks (a ThreadPoolExecutor's workers are
+    # told to stop there, or joining them would wait forever), then every non-daemon thread joined.
+    join_threads()
     run_handlers()
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
