@@ -23,6 +23,7 @@ from torch import nn
 
 from .. import cores
 from ..errors import ConfigError
+from ..kernels.cpu import choose
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,7 +58,7 @@ class Accel:
         """For the run header: e.g. 'fp32, eager, cpu x2 threads, fitted to the free cores' (cores.py)
         or 'bf16 autocast, compiled, cuda'."""
         precision = "fp32" if self.dtype is None else f"{str(self.dtype).removeprefix('torch.')} autocast"
-        if self.device.type == "cpu" and self.native:
+        if self.native:  # (only ever set on CPU)
             precision += f" ({self.native} on this CPU)"
         where = str(self.device)
         if self.device.type == "cpu":
@@ -81,13 +82,9 @@ class Accel:
 
 
 def cpu_bf16() -> str | None:
-    """The bf16 hardware of this CPU ('AMX' or 'AVX512-BF16', from /proc/cpuinfo), or None: without
-    it oneDNN emulates bf16, slower than fp32."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
-    except OSError:  # not Linux: no way to tell, so no
-        return None
+    """The bf16 hardware of this CPU ('AMX' or 'AVX512-BF16', from /proc/cpuinfo; not Linux: no way
+    to tell, so None), or None: without it oneDNN emulates bf16, slower than fp32."""
+    flags = choose.cpu_info().get("flags", "").split()
     return "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else None
 
 

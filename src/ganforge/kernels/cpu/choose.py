@@ -82,15 +82,21 @@ def time_route(route: str, layer: nn.Module, shape, nhwc: bool = False, reps: in
     return best * 1e3
 
 
-def machine_key() -> str:
-    """CPU model, a digest of its flags, torch's version and the thread count."""
+def cpu_info() -> dict[str, str]:
+    """The first core's fields of /proc/cpuinfo ('model name', 'flags', ...); {} where there is none."""
     info = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())  # the first core's
-    except OSError:  # not Linux: the model string platform gives is what there is
+    except OSError:  # not Linux
         pass
+    return info
+
+
+def machine_key() -> str:
+    """CPU model, a digest of its flags, torch's version and the thread count."""
+    info = cpu_info()  # not Linux: the model string platform gives is what there is
     model, flags = info.get("model name") or platform.processor(), " ".join(sorted(info.get("flags", "").split()))
     digest = hashlib.sha1(flags.encode()).hexdigest()[:12]
     return f"{model} | flags {digest} | torch {torch.__version__} | {torch.get_num_threads()} threads"
