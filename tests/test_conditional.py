@@ -74,8 +74,9 @@ def test_conditional_fused_step_is_the_plain_maths_float64(d_width):
 
 
 def test_fused_step_with_relativistic_loss_and_lazy_penalties_float64():
-    """rpgan + R1 + R2 every 2nd step on the fused path: the penalty steps run plainly, the others
-    fused with G's loss paired to the detached real logits; losses and weights stay the plain step's."""
+    """rpgan + R1 + R2 every 2nd step on the fused path: every step fused, with G's loss paired to the
+    detached real logits, and the penalty's gradient added by a plain backward of its own when due;
+    losses and weights stay the plain step's, and the penalty moved D's weights."""
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -86,15 +87,19 @@ def test_fused_step_with_relativistic_loss_and_lazy_penalties_float64():
         plain = _step(cfg, G, D, fused=False, loss="rpgan", penalties=lazy)
         fast = _step(cfg, G, D, fused=True, loss="rpgan", penalties=lazy)
         assert fast.run == fast.joint_fast
+        unpenalised = _step(cfg, G, D, fused=True, loss="rpgan")
         gen, seen = torch.Generator().manual_seed(5), []
-        fast.joint = lambda *a, _plain=fast.joint: seen.append(fast.count) or _plain(*a)  # count the plain steps
+        fast.joint = lambda *a: seen.append(fast.count)  # the plain step: never taken
         for _ in range(4):
             real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
             labels = torch.randint(0, 10, (8,), generator=gen)
             torch.testing.assert_close(fast(real, labels)[:2], plain(real, labels)[:2], rtol=1e-10, atol=0)
-        assert seen == [0, 2]  # the steps that owed the penalty
+            unpenalised(real, labels)
+        assert seen == []
         for a, b in zip([*plain.g_params, *plain.d_params], [*fast.g_params, *fast.d_params]):
             torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
+        moved = max((a - b).abs().max().item() for a, b in zip(fast.d_params, unpenalised.d_params))
+        assert moved > 1e-6  # the penalty reached D's weights
     finally:
         torch.set_default_dtype(before)
 

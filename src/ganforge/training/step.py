@@ -145,14 +145,18 @@ class TrainStep:
         """AC-GAN's term: the weighted cross-entropy of D's class logits against the labels."""
         return self.aux_weight * F.cross_entropy(class_logits, labels)
 
-    def with_penalty(self, d_loss, real, fake, labels):
-        """D's loss plus its gradient penalty when one is due; on augmented images, as D sees them."""
-        if not self.penalties:
-            return d_loss
+    def penalty(self, real, fake, labels):
+        """D's gradient penalty when one is due, else None; on augmented images, as D sees them."""
+        if not self.penalties.due(self.count):
+            return None
         if self.augment is not None:
             real, fake = self.augment(real), self.augment(fake)
         d = lambda x, y=None: self.d(x, y, augment=False, eager=True)  # noqa: E731
-        found = self.penalties(d, real, fake, labels, self.count, self.rank_gen)
+        return self.penalties(d, real, fake, labels, self.count, self.rank_gen)
+
+    def with_penalty(self, d_loss, real, fake, labels):
+        """D's loss plus its gradient penalty when one is due."""
+        found = self.penalty(real, fake, labels)
         return d_loss if found is None else d_loss + found
 
     def score(self, real, fake, labels, classes: bool = False):
@@ -184,11 +188,10 @@ class TrainStep:
 
     def joint_fast(self, real, labels=None):
         """`joint` on the fast path: one backward serves both losses, because each set of D logits
-        carries only its own loss back (D's to D's weights, G's to the fake images). A step that owes
-        a lazy penalty runs plainly: the fused scorer has no double backward."""
-        if self.penalties.due(self.count):
-            return self.joint(real, labels)
-        d_logits, g_logits = self.fast_joint(self.noise(len(real), real.device), real, labels)
+        carries only its own loss back (D's to D's weights, G's to the fake images). The fused scorer
+        has no double backward, so a gradient penalty, when due, is a second backward of its own
+        through D run plainly, adding to D's gradients: the same sum as `joint`'s."""
+        d_logits, g_logits, fake = self.fast_joint(self.noise(len(real), real.device), real, labels)
         real_logits, fake_logits = d_logits.split([len(d_logits) - len(g_logits), len(g_logits)])  # packs, if packed
         d_loss = self.loss.d(real_logits, fake_logits)
         # A relativistic G loss pairs each fake with its real's logit, a constant for G (detached, so
@@ -197,6 +200,9 @@ class TrainStep:
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         (g_loss + d_loss).backward()
+        owed = self.penalty(real, fake, labels)
+        if owed is not None:
+            owed.backward(inputs=self.d_params)
         self.opt_g.step()
         self.opt_d.step()
         return step_stats(self.loss, g_loss, d_loss, real_logits, fake_logits)
@@ -260,9 +266,9 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
         from ..augment import DiffAugment
 
         augment = DiffAugment(cfg.augment, rank_gen)
-    # The fused scorer returns logits only: no augmentation in between, no double backward (a lazy
-    # penalty's steps run plainly, so penalties on every step leave nothing to fuse).
-    plain_only = augment is not None or (bool(penalties) and cfg.penalty_every == 1)
+    # The fused scorer returns logits only: no augmentation in between (a penalty is a backward of
+    # its own, run plainly).
+    plain_only = augment is not None
     fast, kernels, routes = None, "plain autograd", ""
     if accel.fused_cpu and cfg.step == "joint" and not plain_only:
         if world.fused_ok:
@@ -276,7 +282,8 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
                      aux_weight=cfg.aux_classifier if cfg.conditional else 0.0,
                      rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D)
     if fast:
-        lazy = f", penalty steps plain (1 in {cfg.penalty_every})" if penalties else ""
+        every = "every step" if cfg.penalty_every == 1 else f"every {cfg.penalty_every} steps"
+        lazy = f", penalties plain ({every})" if penalties else ""
         kernels = f"{cpu_kernels.NAME}{f' ({routes})' if routes else ''}{lazy}"
     return step, f"{cfg.step}, {kernels}, {accel.describe()}{world.describe()}"
 

@@ -1,12 +1,13 @@
 """The fused CPU path of the joint step (fused.py, generator.py, spectral.py, fastconv.py, choose.py).
 
     fast = build_fast_joint(G, D)          # None when D is not a shape the fused scorer knows
-    d_logits, g_logits = fast(z, real, labels)
+    d_logits, g_logits, fake = fast(z, real, labels)
 
 Same networks and parameters, same maths as the plain `joint` step through autograd
 (tests/test_speed_paths.py holds it against tests/reference_step.py); only the kernels and the
 order of work differ. d_logits carry D's loss back to D's weights, g_logits G's loss back to the
-fake images, so one backward of (g_loss + d_loss) serves both networks.
+fake images, so one backward of (g_loss + d_loss) serves both networks. fake is G's batch, for a
+gradient penalty on it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class FastJoint:
     def __call__(self, z, real, labels=None):
         fake = self.generator(z, labels)
         if self.packs is not None:
-            real, fake = self.packs(real), self.packs(fake)
-        return self.scorer(real, fake, labels)
+            return (*self.scorer(self.packs(real), self.packs(fake), labels), fake)
+        return (*self.scorer(real, fake, labels), fake)
 
 
 def build_fast_joint(G: nn.Module, D: nn.Module) -> FastJoint | None:
