@@ -1,13 +1,17 @@
 """The `default` preset's training step, variants timed in alternation (issue 11): img/s of the real
 Trainer's step with each variant's config, in rounds so that drift and neighbours hit all alike.
 
-    python bench/default_step.py                          # dft,auto,plain,bf16
-    python bench/default_step.py --variants dft,auto --rounds 10 --json
+    python bench/default_step.py                          # before,auto,plain,bf16
+    python bench/default_step.py --variants before,auto --rounds 10 --json
     python bench/default_step.py --preset folder64 --set dataset=folder:$(realpath ../shared/data/emoji) --variants plain,bf16
 
-Variants: dft (cpu_kernels=dft: every big convolution by the DFT, the step before the kernel
-choice), auto (the default: DFT or oneDNN per layer, timed on this machine), onednn-nhwc, plain
-(the same maths through plain autograd), bf16 (precision=bf16: plain autograd under bf16 autocast).
+Variants: before (the step when issue 11 was filed: every big convolution by the DFT, and a step
+owing a lazy penalty run wholly by plain autograd), dft (cpu_kernels=dft: today's step with every big
+convolution by the DFT), auto (the default: DFT or oneDNN per layer, timed on this machine),
+onednn-nhwc, plain (the same maths through plain autograd), bf16 (precision=bf16: the fused step with
+oneDNN's bf16 routes). Recipe changes, each to be judged by FID at equal time (bench/README.md):
+b128 (batch 128), lazy32 (penalties every 32 steps), d24 (d_width 24), compiled (compile=on), and
+their -bf16 twins.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ import torch
 
 from ganforge.config import build_config, parse_assignment
 from ganforge.data import to_float
+from ganforge.kernels.cpu import choose
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
-VARIANTS = {"dft": {"cpu_kernels": "dft"}, "auto": {}, "onednn-nhwc": {"cpu_kernels": "onednn-nhwc"},
+VARIANTS = {"before": {"cpu_kernels": "dft"}, "dft": {"cpu_kernels": "dft"}, "auto": {}, "onednn-nhwc": {"cpu_kernels": "onednn-nhwc"},
             "plain": {}, "bf16": {"precision": "bf16"}, "b128": {"batch_size": 128},
             "b128-bf16": {"batch_size": 128, "precision": "bf16"}, "compiled": {"compile": "on"},
-            "compiled-bf16": {"compile": "on", "precision": "bf16"}}
+            "compiled-bf16": {"compile": "on", "precision": "bf16"},
+            "lazy32": {"penalty_every": 32}, "bf16-lazy32": {"precision": "bf16", "penalty_every": 32},
+            "d24": {"d_width": 24}, "d24-bf16": {"d_width": 24, "precision": "bf16"}}
 
 
 def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, callable]:
@@ -38,8 +45,11 @@ def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, cal
     root.mkdir()
     cfg = build_config(preset, overrides={"tensorboard": False, **(sets or {}), **VARIANTS[name]})
     trainer = Trainer(cfg, RunDir(root), progress=False, echo=lambda *a: None)
+    step = trainer.step
     if name == "plain":
-        trainer.step.run = trainer.step.joint
+        step.run = step.joint
+    if name == "before":  # a due penalty took the whole step to plain autograd
+        step.run = lambda real, labels: (step.joint if step.penalties.due(step.count) else step.joint_fast)(real, labels)
     order, size = trainer.epoch_order(0), cfg.batch_size
     usable = len(order) // size * size
     batches = [(to_float(trainer.images[order[i:i + size]]), trainer.labels[order[i:i + size]])
@@ -55,16 +65,12 @@ def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, cal
 
 
 def cpu_model() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
+    return choose.cpu_info().get("model name") or platform.processor()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", default="dft,auto,plain,bf16")
+    parser.add_argument("--variants", default="before,auto,plain,bf16")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40, help="steps of each variant per round")
