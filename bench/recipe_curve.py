@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import tempfile
 from pathlib import Path
 
 import torch
 
 from ganforge.config import build_config, parse_assignment
+from ganforge.kernels.cpu import choose
 from ganforge.metrics import Evaluator
 from ganforge.nets.sampling import sample, sample_labels
 from ganforge.run import RunDir
@@ -97,10 +99,7 @@ def main():
 
     trainer = Trainer(cfg, run, callbacks=[Hooks(on_step=on_step)], progress=False, echo=lambda *a: None)
     trainer.fit()
-    import platform
-
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = choose.cpu_info().get("model name") or platform.processor()
     result = {"preset": args.preset, "overrides": args.sets, "threads": torch.get_num_threads(), "cpu": cpu,
               "step_path": trainer.step_path, "run": str(run.root), "curve": curve}
     if args.json:

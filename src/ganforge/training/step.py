@@ -155,8 +155,7 @@ class TrainStep:
         return self.penalties(d, real, fake, labels, self.count, self.rank_gen)
 
     def with_penalty(self, d_loss, real, fake, labels):
-        """D's loss plus its gradient penalty when one is due."""
-        found = self.penalty(real, fake, labels)
+        found = self.penalty(real, fake, labels)  # D's loss plus its gradient penalty when one is due
         return d_loss if found is None else d_loss + found
 
     def score(self, real, fake, labels, classes: bool = False):
@@ -188,9 +187,8 @@ class TrainStep:
 
     def joint_fast(self, real, labels=None):
         """`joint` on the fast path: one backward serves both losses, because each set of D logits
-        carries only its own loss back (D's to D's weights, G's to the fake images). The fused scorer
-        has no double backward, so a gradient penalty, when due, is a second backward of its own
-        through D run plainly, adding to D's gradients: the same sum as `joint`'s."""
+        carries only its own loss back (D's to D's weights, G's to the fake images). A due penalty is a
+        backward of its own through D, run plainly (no double backward here): the same sum as `joint`'s."""
         d_logits, g_logits, fake = self.fast_joint(self.noise(len(real), real.device), real, labels)
         real_logits, fake_logits = d_logits.split([len(d_logits) - len(g_logits), len(g_logits)])  # packs, if packed
         d_loss = self.loss.d(real_logits, fake_logits)
@@ -200,8 +198,7 @@ class TrainStep:
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         (g_loss + d_loss).backward()
-        owed = self.penalty(real, fake, labels)
-        if owed is not None:
+        if (owed := self.penalty(real, fake, labels)) is not None:
             owed.backward(inputs=self.d_params)
         self.opt_g.step()
         self.opt_d.step()
@@ -252,7 +249,7 @@ class TrainStep:
 def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
               rank_gen: torch.Generator | None = None) -> tuple[TrainStep, str]:
     """The step a run of `cfg` trains with, its Adam optimisers, and a line saying how it runs.
-    The fused CPU kernels are taken where accel allows them (CPU, fp32, eager) and the order is
+    The fused CPU kernels are taken where accel allows them (CPU, eager; fp32 or bf16) and the order is
     `joint`; they need a D of plain conv blocks (the tutorial's), else the step runs plainly.
     world (distributed.py): G and D wrapped in DDP there; rank_gen: the rank's own stream."""
     world = world or SOLO
