@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ganforge.losses import LOSSES, get_loss, input_gradient_penalty, step_stats, wgan_gradient_penalty
-from ganforge.training.step import Penalties
+from ganforge.losses import Penalties
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -104,8 +104,8 @@ def test_lazy_penalties_fall_due_every_k_steps_weighted_by_k():
                                          ("bce", {"augment": "color,translation,cutout"})])
 def test_each_objective_trains(tiny_config, tmp_path, loss, extra):
     """A short run per objective: finite losses, and the plain step where the fused one cannot serve
-    (augmentation sits between G and D); a gradient penalty, lazy or not, is a plain backward of its
-    own beside the fused step."""
+    (augmentation sits between G and D); a gradient penalty, lazy or not, is a backward of its own
+    beside the fused step: R1 / R2 by hand, WGAN-GP's by autograd."""
     from ganforge.run.checkpoint import load_checkpoint
     from ganforge.training import train
 
@@ -116,8 +116,10 @@ def test_each_objective_trains(tiny_config, tmp_path, loss, extra):
     plain = bool(extra.get("augment"))
     path = result.records[-1]["step_path"]
     assert path.startswith("joint, plain autograd" if plain else "joint, fused CPU kernels")
-    penalised = bool(extra.get("r1")) or loss == "wgan-gp"
-    assert ("penalties plain" in path) == (not plain and penalised)
+    if plain or not (extra.get("r1") or loss == "wgan-gp"):
+        assert "penalties" not in path
+    else:  # R1 / R2 by hand beside the fused step (kernels/cpu/penalty.py), WGAN-GP's by autograd
+        assert ("penalties plain" if loss == "wgan-gp" else "penalties by hand") in path
     assert math.isfinite(result.records[-1]["d_loss"]) and math.isfinite(result.records[-1]["g_loss"])
 
 

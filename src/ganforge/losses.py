@@ -162,3 +162,37 @@ def _input_gradient(D, images: torch.Tensor, labels) -> torch.Tensor:
     logits = D(images) if labels is None else D(images, labels)
     (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
     return grad
+
+
+class Penalties:
+    """D's gradient penalties, applied every `every` steps and weighted by `every` (lazy
+    regularisation, StyleGAN2): r1 and r2 are gamma (the penalty is gamma/2 E||grad||^2, on real
+    and on fake images); gp is WGAN-GP's lambda."""
+
+    def __init__(self, r1: float = 0.0, r2: float = 0.0, gp: float = 0.0, every: int = 1):
+        self.r1, self.r2, self.gp, self.every = r1, r2, gp, every
+
+    def __bool__(self) -> bool:
+        return bool(self.r1 or self.r2 or self.gp)
+
+    def due(self, step_index: int) -> bool:
+        return bool(self) and step_index % self.every == 0
+
+    def __call__(self, d, real, fake, labels, step_index: int, generator=None):
+        """The penalty to add to D's loss at this step (d: D on already-augmented images), or None."""
+        if not self.due(step_index):
+            return None
+        total = 0.0
+        if self.r1:
+            total = total + self.r1 / 2 * input_gradient_penalty(d, real, labels)
+        if self.r2:
+            total = total + self.r2 / 2 * input_gradient_penalty(d, fake, labels)
+        if self.gp:
+            total = total + self.gp * wgan_gradient_penalty(d, real, fake, labels, generator)
+        return total * self.every
+
+    def image_weights(self, n_real: int, n_fake: int) -> torch.Tensor:
+        """Each image's weight c_i in sum_i c_i ||dD_i/dx_i||^2, the R1 + R2 penalty as this object
+        applies it (reals then fakes; lazy weight included): for a hand-written gradient of it."""
+        return torch.cat([torch.full((n_real,), self.every * self.r1 / 2 / n_real),
+                          torch.full((n_fake,), self.every * self.r2 / 2 / n_fake)])

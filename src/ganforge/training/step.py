@@ -27,7 +27,7 @@ from torch import nn
 from ..fileio import cache_root
 from ..kernels import cpu as cpu_kernels
 from ..kernels.cpu import choose
-from ..losses import get_loss, input_gradient_penalty, step_stats, wgan_gradient_penalty
+from ..losses import Penalties, get_loss, step_stats
 from ..nets.dcgan_general import MinibatchStd
 from ..nets.pack import PackedDiscriminator
 from .distributed import SOLO
@@ -50,34 +50,6 @@ class _Run:
         with self.autocast():
             out = self.fn(*args)
             return tuple(t.float() for t in out) if isinstance(out, tuple) else out.float()
-
-
-class Penalties:
-    """D's gradient penalties, applied every `every` steps and weighted by `every` (lazy
-    regularisation, StyleGAN2): r1 and r2 are gamma (the penalty is gamma/2 E||grad||^2, on real
-    and on fake images); gp is WGAN-GP's lambda."""
-
-    def __init__(self, r1: float = 0.0, r2: float = 0.0, gp: float = 0.0, every: int = 1):
-        self.r1, self.r2, self.gp, self.every = r1, r2, gp, every
-
-    def __bool__(self) -> bool:
-        return bool(self.r1 or self.r2 or self.gp)
-
-    def due(self, step_index: int) -> bool:
-        return bool(self) and step_index % self.every == 0
-
-    def __call__(self, d, real, fake, labels, step_index: int, generator=None):
-        """The penalty to add to D's loss at this step (d: D on already-augmented images), or None."""
-        if not self.due(step_index):
-            return None
-        total = 0.0
-        if self.r1:
-            total = total + self.r1 / 2 * input_gradient_penalty(d, real, labels)
-        if self.r2:
-            total = total + self.r2 / 2 * input_gradient_penalty(d, fake, labels)
-        if self.gp:
-            total = total + self.gp * wgan_gradient_penalty(d, real, fake, labels, generator)
-        return total * self.every
 
 
 class TrainStep:
@@ -112,6 +84,8 @@ class TrainStep:
         if fast_joint is not None and order != "joint":
             raise ValueError(f"a fast joint path was given for the {order} order")
         self.fast_joint = fast_joint
+        # R1 / R2 differentiated by hand on the fused kernels (kernels/cpu/penalty.py), else autograd's
+        self.penalty_by_hand = bool(fast_joint and self.penalties and fast_joint.penalty_by_hand(self.penalties))
         orders = {"joint": self.joint_fast if fast_joint else self.joint, "d_then_g": self.d_then_g,
                   "d_real_fake_g": self.d_real_fake_g}
         self.run = orders[order]
@@ -198,7 +172,9 @@ class TrainStep:
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         (g_loss + d_loss).backward()
-        if (owed := self.penalty(real, fake, labels)) is not None:
+        if self.penalty_by_hand and self.penalties.due(self.count):
+            self.fast_joint.add_penalty(real, fake, labels, self.penalties)
+        elif (owed := self.penalty(real, fake, labels)) is not None:
             owed.backward(inputs=self.d_params)
         self.opt_g.step()
         self.opt_d.step()
@@ -280,7 +256,7 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
                      rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D)
     if fast:
         every = "every step" if cfg.penalty_every == 1 else f"every {cfg.penalty_every} steps"
-        lazy = f", penalties plain ({every})" if penalties else ""
+        lazy = f", penalties {'by hand' if step.penalty_by_hand else 'plain'} ({every})" if penalties else ""
         kernels = f"{cpu_kernels.NAME}{f' ({routes})' if routes else ''}{lazy}"
     return step, f"{cfg.step}, {kernels}, {accel.describe()}{world.describe()}"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import penalty
 from .fused import JointScorer
 from .generator import FastGenerator
 
@@ -49,6 +50,17 @@ class FastJoint:
         if self.packs is not None:
             return (*self.scorer(self.packs(real), self.packs(fake), labels), fake)
         return (*self.scorer(real, fake, labels), fake)
+
+
+    def penalty_by_hand(self, penalties) -> bool:
+        """Whether add_penalty can take these penalties: R1 / R2 only, an unpacked D, no dropout."""
+        return not penalties.gp and self.packs is None and penalty.fusable(self.scorer)
+
+    def add_penalty(self, real, fake, labels, penalties) -> None:
+        """R1 on real and R2 on fake, as `penalties` weighs them, added to D's gradients (penalty.py)."""
+        both = None if labels is None else torch.cat([labels, labels])
+        weight = penalties.image_weights(len(real), len(fake)).to(real.dtype)
+        penalty.add_penalty_grads(self.scorer, torch.cat([real, fake.detach()]), both, weight)
 
 
 def build_fast_joint(G: nn.Module, D: nn.Module) -> FastJoint | None:
