@@ -210,7 +210,10 @@ class _JointScore(torch.autograd.Function):
         for i in reversed(range(len(scorer.blocks))):
             block, (kind, need, keep, h) = scorer.blocks[i], saved.pop()  # pop: free each block's tensors early
             conv, w = block.conv, params[2 * i]
-            unit = keep * unit if keep is not None else torch.empty_like(h).copy_(unit.expand_as(h))
+            if keep is not None:
+                unit = keep * unit
+            elif unit.shape != h.shape or unit.stride() != h.stride():  # the head's, or another layout
+                unit = torch.empty_like(h).copy_(unit.expand_as(h))
             unit = _leaky_backward(unit, h, block.slope, True)  # dlogit/d(conv output), per image
             # D's weights: the unit gradient weighted per image by dL_D/dlogit
             grads[2 * i + 1] = grad_d @ unit.sum((2, 3))
