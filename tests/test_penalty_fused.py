@@ -10,14 +10,6 @@ from ganforge.losses import Penalties
 from ganforge.nets import build_networks
 
 
-@pytest.fixture
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
-
 @pytest.mark.parametrize("preset, overrides", [
     ("default", {"num_classes": 10}),                  # conditional: a projection D, 2 blocks
     ("dcgan-mnist", {"d_dropout": 0.0, "d_width": 16}),  # unconditional

@@ -33,7 +33,7 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16 | bf16-if-native (auto, and bf16 on CPUs with AVX512-BF16 or AMX)
-    precision: str = "auto"
+    precision: str = "bf16-if-native"
     compile: str = "auto"  # torch.compile the step: auto (on for CUDA) | on | off
     cpu_kernels: str = "auto"  # the fused CPU step's big convs: auto (timed per layer, cached) | dft | onednn[-nhwc][-bf16]
     batchnorm: str = "rank"  # more than one process: rank (each normalises its own share) | sync (SyncBatchNorm, CUDA)

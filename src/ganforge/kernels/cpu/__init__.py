@@ -1,7 +1,9 @@
-"""The fused CPU path of the joint step (fused.py, generator.py, spectral.py, fastconv.py, choose.py).
+"""The fused CPU path of the joint step (fused.py, generator.py, spectral.py, fastconv.py, choose.py,
+penalty.py).
 
     fast = build_fast_joint(G, D)          # None when D is not a shape the fused scorer knows
     d_logits, g_logits, fake = fast(z, real, labels)
+    fast.add_penalty(real, fake, labels, penalties)  # R1 / R2 into D's .grad, by hand (penalty.py)
 
 Same networks and parameters, same maths as the plain `joint` step through autograd
 (tests/test_speed_paths.py holds it against tests/reference_step.py); only the kernels and the
