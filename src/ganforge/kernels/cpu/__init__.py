@@ -53,7 +53,6 @@ class FastJoint:
             return (*self.scorer(self.packs(real), self.packs(fake), labels), fake)
         return (*self.scorer(real, fake, labels), fake)
 
-
     def penalty_by_hand(self, penalties) -> bool:
         """Whether add_penalty can take these penalties: R1 / R2 only, an unpacked D, no dropout."""
         return not penalties.gp and self.packs is None and penalty.fusable(self.scorer)

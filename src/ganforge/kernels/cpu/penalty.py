@@ -33,11 +33,10 @@ def add_penalty_grads(scorer, images: torch.Tensor, labels: torch.Tensor | None,
     """Add to D's .grad the gradient of sum_i weight_i ||dD_i/dx_i||^2 over images; returns that sum."""
     blocks, head = scorer.blocks, scorer.head
     runs = [_Conv(scorer, i, images.shape[2:]) for i in range(len(blocks))]
-    h, slopes, cols = images.detach(), [], []
+    h, slopes = images.detach(), []
     with torch.no_grad():
         for run, block in zip(runs, blocks):  # forward: the slopes
-            a, c = run.forward(h, bias=True)
-            cols.append(c)
+            a = run.forward(h, bias=True)
             slopes.append(torch.where(a > 0, 1.0, block.slope).to(a.dtype))
             h = a * slopes[-1]
         u = head.weight.view(1, *h.shape[1:])
@@ -52,7 +51,7 @@ def add_penalty_grads(scorer, images: torch.Tensor, labels: torch.Tensor | None,
         t = 2 * weight.view(-1, 1, 1, 1) * g
         for k, run in enumerate(runs):  # up: the weights' gradients
             _accumulate(blocks[k].conv.weight, run.weight_grad(t, vs[k]))
-            q, _ = run.forward(t, bias=False)
+            q = run.forward(t, bias=False)
             t = slopes[k] * q
         _accumulate(head.weight, t.sum(0).reshape(1, -1))
         if labels is not None:
@@ -65,9 +64,8 @@ class _Conv:
     rows (im2col + matmul) for a few input channels, else oneDNN in the route's dtype and layout."""
 
     def __init__(self, scorer, i, hw):
-        self.conv = scorer.blocks[i].conv
-        self.rows = scorer.kind(i, hw) == "rows"
-        kind = scorer.kind(i, hw)
+        self.conv, kind = scorer.blocks[i].conv, scorer.kind(i, hw)
+        self.rows = kind == "rows"
         self.fmt = choose.memory_format(kind) if kind.startswith("onednn") else torch.channels_last
         self.bf16 = kind.endswith("-bf16")
         self.args = (self.conv.stride, self.conv.padding, (1, 1), False, (0, 0), 1)
@@ -77,15 +75,15 @@ class _Conv:
         return x.to(torch.bfloat16 if self.bf16 else x.dtype, memory_format=fmt)
 
     def forward(self, x, bias: bool):
-        """conv(x) (+ bias), and the im2col rows of x where the conv runs by rows (else None)."""
+        """conv(x), with or without the bias."""
         conv, w = self.conv, self.conv.weight
         if self.rows:
             cols, size = im2col(x, conv.kernel_size, conv.stride, conv.padding)
             out = cols @ w.reshape(len(w), -1).t()
             out = out + conv.bias if bias else out
-            return out.view(len(x), *size, -1).permute(0, 3, 1, 2), cols
+            return out.view(len(x), *size, -1).permute(0, 3, 1, 2)
         b = self._cast(conv.bias) if bias else None
-        return F.conv2d(self._cast(x), self._cast(w), b, conv.stride, conv.padding).to(x.dtype), None
+        return F.conv2d(self._cast(x), self._cast(w), b, conv.stride, conv.padding).to(x.dtype)
 
     def input_grad(self, gy, hw):
         conv, w = self.conv, self.conv.weight
