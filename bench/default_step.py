@@ -7,7 +7,8 @@ Trainer's step with each variant's config, in rounds so that drift and neighbour
 
 Variants: before (the step when issue 11 was filed: every big convolution by the DFT, and a step
 owing a lazy penalty run wholly by plain autograd), dft (cpu_kernels=dft: today's step with every big
-convolution by the DFT), auto (the default: DFT or oneDNN per layer, timed on this machine),
+convolution by the DFT), auto (DFT or oneDNN per layer, timed on this machine; every variant runs
+in fp32 unless named -bf16 or bf16, or --set precision=... says otherwise),
 onednn-nhwc, plain (the same maths through plain autograd), bf16 (precision=bf16: the fused step with
 oneDNN's bf16 routes). Recipe changes, each to be judged by FID at equal time (bench/README.md):
 b128 (batch 128), lazy32 (penalties every 32 steps), d24 (d_width 24), compiled (compile=on), and
@@ -43,7 +44,9 @@ VARIANTS = {"before": {"cpu_kernels": "dft"}, "dft": {"cpu_kernels": "dft"}, "au
 def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, callable]:
     root = Path(tempfile.mkdtemp()) / "run"
     root.mkdir()
-    cfg = build_config(preset, overrides={"tensorboard": False, **(sets or {}), **VARIANTS[name]})
+    # fp32 unless the variant says bf16: the preset's own precision (bf16-if-native) would make every
+    # variant bf16 on a CPU with bf16 hardware, `before` and `auto` included
+    cfg = build_config(preset, overrides={"tensorboard": False, "precision": "fp32", **(sets or {}), **VARIANTS[name]})
     trainer = Trainer(cfg, RunDir(root), progress=False, echo=lambda *a: None)
     step = trainer.step
     if name == "plain":

@@ -58,3 +58,33 @@ def test_penalties_by_hand_only_where_they_apply():
     G, D = build_networks(build_config("dcgan-mnist", overrides={"device": "cpu", "d_width": 8, "d_dropout": 0.0,
                                                                  "pack": 2}))
     assert not build_fast_joint(G, D).penalty_by_hand(Penalties(r1=1.0))
+
+
+def test_hand_penalty_on_a_bf16_route_is_as_close_as_autograds_bf16():
+    """A bf16 run's D.1 route (oneDNN in bf16): the hand penalty's gradients stay as close to fp32
+    autograd's as autograd's own penalty under bf16 autocast (the plain path of a bf16 run) does, and
+    they did go through bf16. (The penalty's gradient is a second derivative: a few % in bf16.)"""
+    cfg = build_config("default", overrides={"device": "cpu", "num_classes": 10})
+    G, D = build_networks(cfg)
+    gen = torch.Generator().manual_seed(4)
+    for p in D.parameters():
+        p.data.normal_(0, 0.1, generator=gen)
+    real, fake = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1, torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
+    labels = torch.randint(0, 10, (8,), generator=gen)
+    penalties, params = Penalties(r1=0.5, r2=0.5, every=2), list(D.parameters())
+    want = torch.autograd.grad(penalties(lambda x, y: D(x, y), real, fake, labels, step_index=0), params,
+                               allow_unused=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = penalties(lambda x, y: D(x, y).float(), real, fake, labels, step_index=0)
+    autocast = torch.autograd.grad(value, params, allow_unused=True)
+    fast = build_fast_joint(G, D)
+    fast.scorer.routes[1] = "onednn-nhwc-bf16"
+    fast.add_penalty(real, fake, labels, penalties)
+    compared = 0
+    for p, w, a in zip(params, want, autocast):
+        if w is None or w.norm() == 0:  # biases: no gradient either way
+            continue
+        hand_error, autocast_error = ((p.grad - w).norm() / w.norm()).item(), ((a - w).norm() / w.norm()).item()
+        assert 1e-4 < hand_error <= 1.5 * autocast_error
+        compared += 1
+    assert compared == 4  # both convs' weights, the head, the class vectors

@@ -32,11 +32,11 @@ def fusable(scorer) -> bool:
 def add_penalty_grads(scorer, images: torch.Tensor, labels: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor:
     """Add to D's .grad the gradient of sum_i weight_i ||dD_i/dx_i||^2 over images; returns that sum."""
     blocks, head = scorer.blocks, scorer.head
-    runs = [_Conv(scorer, i, images.shape[2:]) for i in range(len(blocks))]
-    h, slopes = images.detach(), []
+    h, slopes, runs = images.detach(), [], []
     with torch.no_grad():
-        for run, block in zip(runs, blocks):  # forward: the slopes
-            a = run.forward(h, bias=True)
+        for i, block in enumerate(blocks):  # forward: the slopes
+            runs.append(_Conv(scorer, i, h.shape[2:]))  # the route the fused step takes at this size
+            a = runs[-1].forward(h, bias=True)
             slopes.append(torch.where(a > 0, 1.0, block.slope).to(a.dtype))
             h = a * slopes[-1]
         u = head.weight.view(1, *h.shape[1:])
@@ -64,15 +64,14 @@ class _Conv:
     rows (im2col + matmul) for a few input channels, else oneDNN in the route's dtype and layout."""
 
     def __init__(self, scorer, i, hw):
-        self.conv, kind = scorer.blocks[i].conv, scorer.kind(i, hw)
-        self.rows = kind == "rows"
-        self.fmt = choose.memory_format(kind) if kind.startswith("onednn") else torch.channels_last
-        self.bf16 = kind.endswith("-bf16")
+        self.conv, self.kind = scorer.blocks[i].conv, scorer.kind(i, hw)
+        self.rows = self.kind == "rows"
+        self.fmt = choose.memory_format(self.kind) if self.kind.startswith("onednn") else torch.channels_last
         self.args = (self.conv.stride, self.conv.padding, (1, 1), False, (0, 0), 1)
 
     def _cast(self, x):
         fmt = self.fmt if x.dim() == 4 else torch.preserve_format  # (a bias keeps its one dimension)
-        return x.to(torch.bfloat16 if self.bf16 else x.dtype, memory_format=fmt)
+        return x.to(choose.dtype(self.kind, x), memory_format=fmt)
 
     def forward(self, x, bias: bool):
         """conv(x), with or without the bias."""
@@ -89,8 +88,9 @@ class _Conv:
         conv, w = self.conv, self.conv.weight
         if self.rows:
             return conv_transpose_small(gy, w, conv.stride, conv.padding, hw)
-        x = torch.empty(len(gy), conv.in_channels, *hw, dtype=torch.bfloat16 if self.bf16 else gy.dtype)
-        gx = _conv_backward(self._cast(gy), self._cast(x), self._cast(w), None, *self.args, [True, False, False])[0]
+        # the input's shape, dtype and layout are all the input gradient needs of it
+        x = torch.empty(len(gy), conv.in_channels, *hw, dtype=choose.dtype(self.kind, gy), memory_format=self.fmt)
+        gx = _conv_backward(self._cast(gy), x, self._cast(w), None, *self.args, [True, False, False])[0]
         return gx.to(gy.dtype)
 
     def weight_grad(self, x, gy):
