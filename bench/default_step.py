@@ -5,14 +5,16 @@ Trainer's step with each variant's config, in rounds so that drift and neighbour
     python bench/default_step.py --variants before,auto --rounds 10 --json
     python bench/default_step.py --preset folder64 --set dataset=folder:$(realpath ../shared/data/emoji) --variants plain,bf16
 
-Variants: before (the step when issue 11 was filed: every big convolution by the DFT, and a step
-owing a lazy penalty run wholly by plain autograd), dft (cpu_kernels=dft: today's step with every big
+Variants: before (the step when issue 11 was filed: the preset's networks of then, g_width 64 and
+d_width 32, every big convolution by the DFT, and a step owing a lazy penalty run wholly by plain
+autograd), dft (cpu_kernels=dft: today's step with every big
 convolution by the DFT), auto (DFT or oneDNN per layer, timed on this machine; every variant runs
 in fp32 unless named -bf16 or bf16, or --set precision=... says otherwise),
 onednn-nhwc, plain (the same maths through plain autograd), bf16 (precision=bf16: the fused step with
 oneDNN's bf16 routes). Recipe changes, each to be judged by FID at equal time (bench/README.md):
-b128 (batch 128), lazy32 (penalties every 32 steps), d24 (d_width 24), compiled (compile=on), and
-their -bf16 twins.
+w64 (the 64/32 networks, the preset's until they narrowed to 48/24), b128 (batch 128), lazy32
+(penalties every 32 steps, 64/32 nets), d24 and g48 (one side narrowed from 64/32), compiled
+(compile=on), and their -bf16 twins. The 64/32 widths apply to the default preset only.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ from ganforge.kernels.cpu import choose
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
-VARIANTS = {"before": {"cpu_kernels": "dft"}, "dft": {"cpu_kernels": "dft"}, "auto": {}, "onednn-nhwc": {"cpu_kernels": "onednn-nhwc"},
-            "plain": {}, "bf16": {"precision": "bf16"}, "b128": {"batch_size": 128},
-            "b128-bf16": {"batch_size": 128, "precision": "bf16"}, "compiled": {"compile": "on"},
-            "compiled-bf16": {"compile": "on", "precision": "bf16"},
-            "lazy32": {"penalty_every": 32}, "bf16-lazy32": {"precision": "bf16", "penalty_every": 32},
-            "d24": {"d_width": 24}, "d24-bf16": {"d_width": 24, "precision": "bf16"}}
+W64 = {"g_width": 64, "d_width": 32}  # the preset's networks until the widths narrowed (bench/README.md)
+VARIANTS = {"before": {"cpu_kernels": "dft", **W64}, "dft": {"cpu_kernels": "dft"}, "auto": {},
+            "onednn-nhwc": {"cpu_kernels": "onednn-nhwc"}, "plain": {}, "bf16": {"precision": "bf16"},
+            "w64": W64, "w64-bf16": {"precision": "bf16", **W64},
+            "b128": {"batch_size": 128}, "b128-bf16": {"batch_size": 128, "precision": "bf16"},
+            "compiled": {"compile": "on"}, "compiled-bf16": {"compile": "on", "precision": "bf16"},
+            "lazy32": {"penalty_every": 32, **W64}, "bf16-lazy32": {"precision": "bf16", "penalty_every": 32, **W64},
+            "d24": {**W64, "d_width": 24}, "d24-bf16": {**W64, "d_width": 24, "precision": "bf16"},
+            "d24-bf16-lazy32": {**W64, "d_width": 24, "precision": "bf16", "penalty_every": 32},
+            "g48-bf16": {**W64, "g_width": 48, "precision": "bf16"}}
 
 
 def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, callable]:
@@ -46,7 +52,8 @@ def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, cal
     root.mkdir()
     # fp32 unless the variant says bf16: the preset's own precision (bf16-if-native) would make every
     # variant bf16 on a CPU with bf16 hardware, `before` and `auto` included
-    cfg = build_config(preset, overrides={"tensorboard": False, "precision": "fp32", **(sets or {}), **VARIANTS[name]})
+    variant = {k: v for k, v in VARIANTS[name].items() if preset == "default" or W64.get(k) != v}
+    cfg = build_config(preset, overrides={"tensorboard": False, "precision": "fp32", **(sets or {}), **variant})
     trainer = Trainer(cfg, RunDir(root), progress=False, echo=lambda *a: None)
     step = trainer.step
     if name == "plain":

@@ -52,8 +52,8 @@ class Config:
     channels: int = _net(1)
     image_size: int = _net(28)
     latent_dim: int = _net(100)
-    g_width: int = _net(64)  # channels of G's first feature map; later layers halve it
-    d_width: int = _net(32)  # channels of D's first conv; later layers double it
+    g_width: int = _net(48)  # channels of G's first feature map; later layers halve it
+    d_width: int = _net(24)  # channels of D's first conv; later layers double it
     d_dropout: float = _net(0.0)
     spectral_norm: bool = _net(False)  # spectral normalisation of D's layers (archs dcgan and resnet)
     pack: int = _net(1)  # >1: D judges packs of this many images stacked as channels (PacGAN; unconditional runs)
