@@ -78,7 +78,7 @@ def test_net_mismatch_names_the_first_network_field_that_differs():
     a = build_config("default").to_dict()
     assert net_mismatch(a, dict(a, lr_g=1.0, epochs=3)) is None  # training fields do not change the nets
     assert net_mismatch(a, dict(a, conditional=False)).startswith("conditional=True")
-    assert "g_width=64" in net_mismatch(a, dict(a, g_width=128))
+    assert f"g_width={a['g_width']} " in net_mismatch(a, dict(a, g_width=128))
 
 
 def test_old_run_configs_get_their_class_count(tmp_path):

@@ -264,6 +264,24 @@ def test_fused_bf16_step_is_the_reference_to_bf16_rounding(bench):
         bench.bench_config(cpu_kernels="onednn-bf16")
 
 
+@pytest.mark.parametrize("hardware", ["AVX512-BF16", None])
+def test_a_pinned_bf16_route_follows_bf16_if_native(bench, monkeypatch, hardware):
+    """precision=bf16-if-native with cpu_kernels pinned to a bf16 route: the route where the CPU has
+    bf16 hardware (the run computes in bf16), one line naming both values where it has none."""
+    from ganforge.errors import ConfigError
+
+    monkeypatch.setattr(accel, "cpu_bf16", lambda: hardware)
+    cfg = bench.bench_config(d_dropout=0.0, batch_size=8, precision="bf16-if-native", cpu_kernels="onednn-nhwc-bf16")
+    G, D = build_networks(cfg)
+    if hardware is None:
+        with pytest.raises(ConfigError, match="precision=bf16-if-native runs fp32 on this CPU"):
+            bench.make_ganforge(cfg, G, D, "cpu")
+        return
+    fast = bench.make_ganforge(cfg, G, D, "cpu")
+    routes = {**fast.fast_joint.generator.routes, **fast.fast_joint.scorer.routes}
+    assert set(routes.values()) == {"onednn-nhwc-bf16"}
+
+
 def test_compiled_step_takes_gradient_penalties_eagerly(tiny_config, tmp_path):
     """Compiled graphs have no double backward, so an R1/R2 step used to fail under compile (CUDA's
     default); the penalty runs D eagerly on the same weights: the same D as an eager run's."""

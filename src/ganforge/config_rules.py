@@ -65,7 +65,7 @@ def validate(cfg) -> None:
     for key in ("r1", "r2", "gp", "aux_classifier"):
         if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (off) or a positive weight")
-    if cfg.cpu_kernels.endswith("-bf16") and cfg.precision != "bf16":
+    if cfg.cpu_kernels.endswith("-bf16") and cfg.precision not in ("bf16", "bf16-if-native"):
         raise ConfigError(f"cpu_kernels={cfg.cpu_kernels} computes in bf16; set precision=bf16 too, or pick an fp32 route")
     if cfg.loss == "rpgan" and cfg.step == "d_real_fake_g":
         raise ConfigError("loss rpgan pairs each fake with a real image in one D step; use step joint or d_then_g")

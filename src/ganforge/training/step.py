@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from ..fileio import cache_root
 from ..kernels import cpu as cpu_kernels
 from ..kernels.cpu import choose
@@ -266,6 +267,9 @@ def _choose_routes(fast, cfg, bf16: bool = False) -> str:
     each on this machine once (kernels/cpu/choose.py; cached under the user cache, so a seed repeats),
     a bf16 run among oneDNN's bf16 routes too."""
     route = cfg.cpu_kernels
+    if route.endswith("-bf16") and not bf16:  # bf16-if-native on a CPU without bf16 hardware
+        raise ConfigError(f"cpu_kernels={route} computes in bf16, but precision={cfg.precision} runs fp32 on this "
+                          "CPU (no AVX512-BF16 or AMX); set precision=bf16 to emulate bf16, or pick an fp32 route")
     routes = choose.BF16_ROUTES if bf16 else choose.ROUTES
     chooser = choose.Chooser(cache_root() / "kernels.json", routes=routes) if route == "auto" else route
     labels = torch.zeros(cfg.batch_size, dtype=torch.long) if cfg.conditional else None
