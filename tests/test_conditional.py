@@ -11,8 +11,7 @@ from ganforge.errors import ConfigError
 from ganforge.nets import build_networks, count_parameters
 from ganforge.nets.conditional import ConditionalGenerator, ProjectionDiscriminator, balanced_labels
 from ganforge.kernels.cpu import build_fast_joint
-from ganforge.losses import get_loss
-from ganforge.losses import Penalties
+from ganforge.losses import Penalties, get_loss
 from ganforge.training.step import TrainStep
 
 

@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.losses import LOSSES, get_loss, input_gradient_penalty, step_stats, wgan_gradient_penalty
-from ganforge.losses import Penalties
+from ganforge.losses import LOSSES, Penalties, get_loss, input_gradient_penalty, step_stats, wgan_gradient_penalty
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])

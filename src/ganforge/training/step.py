@@ -162,8 +162,9 @@ class TrainStep:
 
     def joint_fast(self, real, labels=None):
         """`joint` on the fast path: one backward serves both losses, because each set of D logits
-        carries only its own loss back (D's to D's weights, G's to the fake images). A due penalty is a
-        backward of its own through D, run plainly (no double backward here): the same sum as `joint`'s."""
+        carries only its own loss back (D's to D's weights, G's to the fake images). A due penalty adds its
+        own gradient to D's before Adam (R1 / R2 by hand on the fused kernels, else a plain backward):
+        the same sum as `joint`'s."""
         d_logits, g_logits, fake = self.fast_joint(self.noise(len(real), real.device), real, labels)
         real_logits, fake_logits = d_logits.split([len(d_logits) - len(g_logits), len(g_logits)])  # packs, if packed
         d_loss = self.loss.d(real_logits, fake_logits)

@@ -50,8 +50,8 @@ def add_penalty_grads(scorer, images: torch.Tensor, labels: torch.Tensor | None,
                 v = slopes[k - 1] * g
         t = 2 * weight.view(-1, 1, 1, 1) * g
         for k, run in enumerate(runs):  # up: the weights' gradients
-            _accumulate(blocks[k].conv.weight, run.weight_grad(t, vs[k]))
-            q = run.forward(t, bias=False)
+            weight_grad, q = run.up(t, vs[k])
+            _accumulate(blocks[k].conv.weight, weight_grad)
             t = slopes[k] * q
         _accumulate(head.weight, t.sum(0).reshape(1, -1))
         if labels is not None:
@@ -60,8 +60,9 @@ def add_penalty_grads(scorer, images: torch.Tensor, labels: torch.Tensor | None,
 
 
 class _Conv:
-    """Block i's conv as the three linear maps the penalty needs, on the kernels the fused step runs:
-    rows (im2col + matmul) for a few input channels, else oneDNN in the route's dtype and layout."""
+    """Block i's conv as the linear maps the penalty needs (forward, input and weight gradients), on the
+    kernels the fused step runs: rows (im2col + matmul) for a few input channels, else oneDNN in the
+    route's dtype and layout."""
 
     def __init__(self, scorer, i, hw):
         self.conv, self.kind = scorer.blocks[i].conv, scorer.kind(i, hw)
@@ -78,11 +79,28 @@ class _Conv:
         conv, w = self.conv, self.conv.weight
         if self.rows:
             cols, size = im2col(x, conv.kernel_size, conv.stride, conv.padding)
-            out = cols @ w.reshape(len(w), -1).t()
-            out = out + conv.bias if bias else out
-            return out.view(len(x), *size, -1).permute(0, 3, 1, 2)
+            return self._from_rows(cols, size, conv.bias if bias else None)
         b = self._cast(conv.bias) if bias else None
         return F.conv2d(self._cast(x), self._cast(w), b, conv.stride, conv.padding).to(x.dtype)
+
+    def up(self, x, gy):
+        """(the weight gradient for input x and output gradient gy, conv(x) without the bias): one
+        im2col of x, or one cast of x and of the weight, serves both."""
+        conv, w = self.conv, self.conv.weight
+        if self.rows:
+            cols, size = im2col(x, conv.kernel_size, conv.stride, conv.padding)
+            weight_grad = (gy.permute(0, 2, 3, 1).reshape(-1, len(w)).t() @ cols).view_as(w)
+            return weight_grad, self._from_rows(cols, size)
+        xc, wc = self._cast(x), self._cast(w)
+        weight_grad = _conv_backward(self._cast(gy), xc, wc, None, *self.args, [False, True, False])[1]
+        return weight_grad.to(w.dtype), F.conv2d(xc, wc, None, conv.stride, conv.padding).to(x.dtype)
+
+    def _from_rows(self, cols, size, bias=None):
+        """The conv's output (N, C, H, W), NHWC in memory, from x's im2col rows."""
+        w = self.conv.weight
+        out = cols @ w.reshape(len(w), -1).t()
+        out = out if bias is None else out + bias
+        return out.view(-1, *size, len(w)).permute(0, 3, 1, 2)
 
     def input_grad(self, gy, hw):
         conv, w = self.conv, self.conv.weight
@@ -92,14 +110,6 @@ class _Conv:
         x = torch.empty(len(gy), conv.in_channels, *hw, dtype=choose.dtype(self.kind, gy), memory_format=self.fmt)
         gx = _conv_backward(self._cast(gy), x, self._cast(w), None, *self.args, [True, False, False])[0]
         return gx.to(gy.dtype)
-
-    def weight_grad(self, x, gy):
-        conv, w = self.conv, self.conv.weight
-        if self.rows:
-            cols, _ = im2col(x, conv.kernel_size, conv.stride, conv.padding)
-            return (gy.permute(0, 2, 3, 1).reshape(-1, len(w)).t() @ cols).view_as(w)
-        gw = _conv_backward(self._cast(gy), self._cast(x), self._cast(w), None, *self.args, [False, True, False])[1]
-        return gw.to(w.dtype)
 
 
 def _accumulate(param: torch.Tensor, grad: torch.Tensor) -> None:
