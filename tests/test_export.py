@@ -81,7 +81,8 @@ def test_cli_exports_onnx_dataset_and_card(viewer_run, tmp_path):
 @pytest.mark.parametrize("overrides", [
     dict(preset="dcgan-mnist"),  # the tutorial: unconditional, BatchNorm1d after the Dense layer
     dict(arch="resnet", image_size=32, channels=3, g_width=32, num_classes=5),  # conditional BatchNorm, colour
-], ids=["tutorial-unconditional", "resnet32-conditional"])
+    dict(arch="lite", image_size=64, channels=3, g_width=32, num_classes=5),  # GLU, nearest x2, SLE's pooled gates
+], ids=["tutorial-unconditional", "resnet32-conditional", "lite64-conditional"])
 def test_onnx_equals_pytorch(tmp_path, overrides):
     preset = overrides.pop("preset", None)
     if preset:

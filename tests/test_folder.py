@@ -148,9 +148,11 @@ def test_labelled_folder_gets_a_trained_judge_and_class_metrics(emoji, tmp_path,
     assert "no test split" in real["reference"] and real["judge_accuracy"] == judge.accuracy
 
 
-def test_folder_preset_trains_conditionally_and_generates_a_chosen_class(emoji, tmp_path):
+@pytest.mark.parametrize("arch", ["dcgan", "lite"])
+def test_folder_preset_trains_conditionally_and_generates_a_chosen_class(emoji, tmp_path, arch):
     """The folder32 preset end to end on real emoji in two labelled sub-folders: the general DCGAN
-    with spectral norm, hinge loss and DiffAugment trains, and `generate --label` draws class 1."""
+    (or the FastGAN-lite G) with spectral norm, hinge loss and DiffAugment trains, and `generate --label`
+    draws class 1."""
     import csv
 
     from ganforge.config import build_config
@@ -162,11 +164,11 @@ def test_folder_preset_trains_conditionally_and_generates_a_chosen_class(emoji, 
         copy_emoji(emoji, tmp_path / "data" / folder, [r["file"].split("/")[1] for r in rows if r["category"] == category][:24])
     cfg = build_config("folder32", overrides={"dataset": f"folder:{tmp_path / 'data'}", "labels": "folders",
                                                "conditional": True, "max_steps": 3, "batch_size": 16,
-                                               "tensorboard": False, "device": "cpu"})
+                                               "tensorboard": False, "device": "cpu", "arch": arch})
     result = train(cfg, out=tmp_path / "run", progress=False, echo=lambda *a: None)
     assert result.reason == "max_steps"
     G, saved = load_generator(tmp_path / "run")
-    assert saved.num_classes == 2 and saved.arch == "dcgan" and G.num_classes == 2
+    assert saved.num_classes == 2 and saved.arch == arch and G.num_classes == 2
     images = sample(G, saved.latent_dim, 6, seed=0, label=1)
     assert images.shape == (6, 3, 32, 32) and images.float().std() > 1
 

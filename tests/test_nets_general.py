@@ -1,4 +1,5 @@
-"""The resolution-general DCGAN and SNGAN-style ResNet families (nets/dcgan_general.py, nets/resnet.py)
+"""The resolution-general DCGAN, FastGAN-lite and SNGAN-style ResNet families (nets/dcgan_general.py,
+nets/lite.py, nets/resnet.py)
 and the FLOP counter (nets/flops.py): shapes, ranges, conditioning, spectral norm, gradients,
 parameter counts, errors. Small widths and batches keep the whole file to a few seconds."""
 
@@ -11,11 +12,13 @@ from torch import nn
 
 from ganforge.nets.dcgan_general import DCGANDiscriminator, DCGANGenerator
 from ganforge.nets.flops import count_flops
+from ganforge.nets.lite import LiteGenerator, SkipExcitation
 from ganforge.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 LATENT, K, N = 16, 5, 2
 FAMILIES = {  # family -> (G class, D class, small G width, small D width)
     "dcgan": (DCGANGenerator, DCGANDiscriminator, 16, 8),  # 16: G halves it 4 times at 128 px
+    "lite": (LiteGenerator, DCGANDiscriminator, 32, 8),  # 32: G halves it 5 times at 128 px
     "resnet": (ResNetGenerator, ResNetDiscriminator, 8, 8),
 }
 CASES = list(itertools.product(FAMILIES, (32, 64, 128), (1, 3), (0, K)))
@@ -123,7 +126,7 @@ def test_spectral_norm_wraps_every_weight_and_keeps_it_near_one(family, size):
     assert all(0.999 <= s <= 1.1 for s in sigmas.values()), sigmas
 
 
-@pytest.mark.parametrize("family, on_by_default", [("dcgan", False), ("resnet", True)])  # ResNet D: as SNGAN
+@pytest.mark.parametrize("family, on_by_default", [("dcgan", False), ("lite", False), ("resnet", True)])  # ResNet D: as SNGAN
 def test_spectral_norm_defaults(family, on_by_default):
     G, D = make_pair(family, 32, 3, 0)
     assert not sn_wrapped(G)
@@ -146,6 +149,16 @@ def dcgan_d_params(channels, size, w, k):
     widths = [channels] + [w * 2 ** i for i in range(steps)]
     n = sum(16 * a * b + b for a, b in zip(widths, widths[1:]))
     return n + (16 * widths[-1] + 1) + k * 16 * widths[-1]  # head, projection
+
+
+def lite_g_params(latent, channels, size, w, k):
+    steps = {32: 3, 64: 4, 128: 5}[size]
+    widths = [w // 2 ** i for i in range(steps + 1)]
+    norm = (lambda c: 2 * c * k) if k else (lambda c: 2 * c)
+    n = latent * 16 * 2 * w + norm(2 * w)  # Linear to 2w x 4 x 4 (no bias: BatchNorm follows), then GLU
+    n += sum(9 * a * 2 * b + norm(2 * b) for a, b in zip(widths, widths[1:]))  # conv3x3 to 2b, GLU to b
+    n += sum(16 * widths[i - 1] * widths[i + 1] + widths[i + 1] ** 2 for i in range(2, steps))  # SLE gates
+    return n + 9 * widths[-1] * channels + channels  # conv3x3 to the image, with bias
 
 
 def resnet_widths(w, size):
@@ -178,6 +191,8 @@ def test_parameter_counts_follow_the_width(size, channels, k):
         assert count(G.project) == LATENT * w * 16 + w * 16
         assert count(G) == dcgan_g_params(LATENT, channels, size, w, k)
         assert count(DCGANDiscriminator(channels, size, width=w, num_classes=k)) == dcgan_d_params(channels, size, w, k)
+        assert count(LiteGenerator(LATENT, channels, size, width=2 * w, num_classes=k)) == \
+            lite_g_params(LATENT, channels, size, 2 * w, k)
         assert count(ResNetGenerator(LATENT, channels, size, width=w, num_classes=k)) == \
             resnet_g_params(LATENT, channels, size, w, k)
         assert count(ResNetDiscriminator(channels, size, width=w, num_classes=k)) == resnet_d_params(channels, size, w, k)
@@ -194,7 +209,30 @@ def test_resnet_widths_are_constant_to_32px_then_halve():
     assert [b.conv2.out_channels for b in ResNetGenerator(LATENT, 3, 32, width=64).blocks] == [64, 64, 64]
 
 
-@pytest.mark.parametrize("G_cls", [DCGANGenerator, ResNetGenerator])
+def test_lite_excites_each_map_from_32px_by_the_map_4x_smaller():
+    seen = []
+    G = LiteGenerator(LATENT, 3, 128, width=64, num_classes=K)
+    for m in G.modules():
+        if isinstance(m, SkipExcitation):
+            m.register_forward_hook(lambda m, args, out: seen.append((args[0].shape[1:], args[1].shape[1:])))
+    out = G(*batch(K))
+    assert [(tuple(low), tuple(high)) for low, high in seen] == [  # (channels, h, w) low, then high
+        ((32, 8, 8), (8, 32, 32)), ((16, 16, 16), (4, 64, 64)), ((8, 32, 32), (2, 128, 128))]
+    # the gate multiplies each channel of the fine map by a number in (0, 1) that the coarse map sets
+    ex = G.excite["4"]
+    high, low = torch.randn(2, 2, 128, 128), torch.randn(2, 8, 32, 32)
+    gated = ex(low, high)
+    ratio = gated / high
+    assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio), atol=1e-5)  # one number per channel
+    assert 0 < ratio.min() and ratio.max() < 1
+    assert not torch.allclose(ex(low.flip(0), high), gated)  # another coarse map, other gates
+    with torch.no_grad():
+        ex.gate[3].weight.zero_()  # last conv zeroed: sigmoid(0), every channel halved
+    assert torch.allclose(ex(low, high), high / 2)
+    assert out.shape == (N, 3, 128, 128)
+
+
+@pytest.mark.parametrize("G_cls", [DCGANGenerator, LiteGenerator, ResNetGenerator])
 def test_missing_or_unexpected_labels_fail_in_words(G_cls):
     G = G_cls(LATENT, 3, 64, width=32, num_classes=10)
     with pytest.raises(ValueError, match=r"class-conditional \(num_classes=10\): pass labels.*0\.\.9"):
@@ -203,7 +241,8 @@ def test_missing_or_unexpected_labels_fail_in_words(G_cls):
         G(torch.randn(2, LATENT), torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="unconditional"):
         G_cls(LATENT, 3, 64, width=32)(torch.randn(2, LATENT), torch.tensor([1, 2]))
-    D = {DCGANGenerator: DCGANDiscriminator, ResNetGenerator: ResNetDiscriminator}[G_cls](3, 64, width=8, num_classes=10)
+    D = {DCGANGenerator: DCGANDiscriminator, LiteGenerator: DCGANDiscriminator,
+         ResNetGenerator: ResNetDiscriminator}[G_cls](3, 64, width=8, num_classes=10)
     with pytest.raises(ValueError, match="class-conditional"):
         D(torch.zeros(2, 3, 64, 64))
 
@@ -215,6 +254,8 @@ def test_unsupported_sizes_and_widths_fail_in_words():
         DCGANGenerator(LATENT, 3, 128, width=24)
     with pytest.raises(ValueError, match="multiple of 4"):
         ResNetGenerator(LATENT, 3, 128, width=30)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        LiteGenerator(LATENT, 3, 64, width=24)
 
 
 def test_count_flops_matches_a_hand_count():
@@ -279,3 +320,41 @@ def test_minibatch_std_is_checked():
     with pytest.raises(ConfigError, match="with arch dcgan"):
         build_config("folder64", overrides={"minibatch_std": 4, "arch": "resnet"})
     assert build_config("folder64", overrides={"minibatch_std": 4}).minibatch_std == 4
+
+
+@pytest.mark.parametrize("size", (32, 64, 128))
+def test_lite_d_decoder_rebuilds_at_half_size_and_leaves_the_verdict_alone(size):
+    """recon=True adds a decoder on D's 8x8 map; D's logits and class logits are the DCGAN D's, to the bit."""
+    from ganforge.nets.lite import LiteDiscriminator
+
+    torch.manual_seed(0)
+    D = LiteDiscriminator(3, size, width=8, num_classes=K, aux=True, recon=True, minibatch_std=2)
+    plain = DCGANDiscriminator(3, size, width=8, num_classes=K, aux=True, minibatch_std=2)
+    loaded = plain.load_state_dict(D.state_dict(), strict=False)
+    assert not loaded.missing_keys and {k.split(".")[0] for k in loaded.unexpected_keys} == {"decoder"}
+    x, y = torch.rand(4, 3, size, size) * 2 - 1, torch.tensor([0, 1, 2, 3])
+    logits, classes, rebuilt = D(x, y, True, 3)  # the first 3 images rebuilt
+    assert rebuilt.shape == (3, 3, size // 2, size // 2) and rebuilt.abs().max() <= 1
+    assert torch.allclose(D(x[:3], y[:3], True, 3)[2], rebuilt, atol=1e-6)  # each image's own rebuild
+    expected_logits, expected_classes = plain(x, y, True)
+    assert torch.equal(logits, expected_logits) and torch.equal(classes, expected_classes)
+    assert torch.equal(D(x, y), logits)  # without recon: the plain call
+    rebuilt.abs().mean().backward()  # the rebuild teaches D's first convs too, not the head
+    first = D.features[0]
+    assert first.weight.grad.abs().sum() > 0 and D.head.weight.grad is None
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())  # real + fake in one call
+
+
+def test_d_recon_is_checked():
+    from ganforge.config import build_config
+    from ganforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="d_recon=1.0: D's decoder comes with arch lite"):
+        build_config("folder64", overrides={"d_recon": 1.0})
+    with pytest.raises(ConfigError, match="d_recon=-1.0 must be 0"):
+        build_config("folder64", overrides={"d_recon": -1.0, "arch": "lite"})
+    cfg = build_config("folder64", overrides={"d_recon": 1.0, "arch": "lite", "g_width": 128})
+    from ganforge.nets import build_networks
+
+    _, D = build_networks(cfg)
+    assert D.decoder is not None and build_networks(build_config("folder64", overrides={"arch": "lite"}))[1].decoder is None

@@ -48,14 +48,15 @@ class Config:
     conditional: bool = _net(True)  # class-conditional G(z, y) and projection D(x, y) (nets/conditional.py); needs labels
     num_classes: int = _net(0)  # classes of a conditional run; 0: taken from the dataset when training starts
     arch: str = _net("dcgan28")  # dcgan28 (1x28x28, TF tutorial) | dcgan32 (3x32x32, Keras CIFAR tutorial) |
-    #                               dcgan | resnet (32, 64 or 128 px, 1 or 3 channels: nets/dcgan_general.py, resnet.py)
+    #                               dcgan | lite | resnet (32, 64 or 128 px, 1 or 3 channels: nets/dcgan_general.py,
+    #                               lite.py, resnet.py)
     channels: int = _net(1)
     image_size: int = _net(28)
     latent_dim: int = _net(100)
     g_width: int = _net(48)  # channels of G's first feature map; later layers halve it
     d_width: int = _net(24)  # channels of D's first conv; later layers double it
     d_dropout: float = _net(0.0)
-    spectral_norm: bool = _net(False)  # spectral normalisation of D's layers (archs dcgan and resnet)
+    spectral_norm: bool = _net(False)  # spectral normalisation of D's layers (archs dcgan, lite, resnet)
     pack: int = _net(1)  # >1: D judges packs of this many images stacked as channels (PacGAN; unconditional runs)
     minibatch_std: int = _net(0)  # >0: D sees the feature spread of groups of this many images (not resnet; ProGAN)
     leak: float = _net(0.2)  # LeakyReLU slope (the Keras default 0.3 in the tutorial presets)
@@ -75,7 +76,8 @@ class Config:
     r2: float = 0.1  # >0: R2 penalty gamma on fake images (R3GAN pairs it with r1); 0: off
     gp: float = 10.0  # WGAN-GP's lambda (used by loss wgan-gp only)
     penalty_every: int = 16  # apply the penalties every k steps, weighted by k (lazy, as StyleGAN2)
-    aux_classifier: float = 0.0  # >0: AC-GAN class loss weight in conditional runs (arch dcgan|resnet, d_then_g)
+    aux_classifier: float = 0.0  # >0: AC-GAN class loss weight in conditional runs (arch dcgan|lite|resnet, d_then_g)
+    d_recon: float = _net(0.0)  # >0: FastGAN's self-supervised D: L1 weight of D rebuilding reals from its 8x8 map (lite, d_then_g)
     augment: str = ""  # DiffAugment policy for every image D sees, e.g. color,translation,cutout ("" off)
     step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)
     lr_g: float = 8e-4

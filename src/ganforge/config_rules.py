@@ -11,7 +11,7 @@ import math
 from .errors import ConfigError
 
 ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default channels, image size)
-GENERAL_ARCHS = {"dcgan": (32, 64, 128), "resnet": (32, 64, 128)}  # arch -> image sizes it makes
+GENERAL_ARCHS = {"dcgan": (32, 64, 128), "lite": (32, 64, 128), "resnet": (32, 64, 128)}  # arch -> image sizes it makes
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16", "bf16-if-native"),
@@ -62,7 +62,7 @@ def validate(cfg) -> None:
     if cfg.conditional and cfg.dataset.startswith("folder:") and not cfg.labels:
         raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set labels=folders "
                           "(sub-folder names) or labels=csv:FILE:COLUMN, or conditional=false")
-    for key in ("r1", "r2", "gp", "aux_classifier"):
+    for key in ("r1", "r2", "gp", "aux_classifier", "d_recon"):
         if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (off) or a positive weight")
     if cfg.cpu_kernels.endswith("-bf16") and cfg.precision not in ("bf16", "bf16-if-native"):
@@ -86,7 +86,10 @@ def validate(cfg) -> None:
                           f"divides (this run: conditional={cfg.conditional}, batch_size={cfg.batch_size}); or pack=1")
     if cfg.minibatch_std and (cfg.arch == "resnet" or cfg.minibatch_std < 2):
         raise ConfigError(f"minibatch_std={cfg.minibatch_std}: a group of at least 2 images, with arch dcgan, "
-                          f"dcgan28 or dcgan32 (this run has arch {cfg.arch}); or 0 (off)")
+                          f"lite, dcgan28 or dcgan32 (this run has arch {cfg.arch}); or 0 (off)")
+    if cfg.d_recon and (cfg.arch != "lite" or cfg.step != "d_then_g" or cfg.pack > 1):
+        raise ConfigError(f"d_recon={cfg.d_recon}: D's decoder comes with arch lite, step d_then_g and pack 1 (this run: "
+                          f"arch {cfg.arch}, step {cfg.step}, pack {cfg.pack}); or d_recon=0 (off)")
 
 
 def _check_arch_size(cfg) -> None:

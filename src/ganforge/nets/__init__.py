@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from . import dcgan
 from .conditional import ConditionalGenerator, ProjectionDiscriminator
 from .dcgan_general import ConditionalBatchNorm2d, DCGANDiscriminator, DCGANGenerator, MinibatchStd
+from .lite import LiteDiscriminator, LiteGenerator
 from .pack import PackedDiscriminator
 from .resnet import ResNetDiscriminator, ResNetGenerator
 from .translate import SRNet, UNet
@@ -23,6 +24,7 @@ ARCHS = {
 # ...and the resolution-general families, conditional by construction (32, 64 or 128 px).
 FAMILIES = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "lite": (LiteGenerator, LiteDiscriminator),  # FastGAN's G for small data; the DCGAN D (+ FastGAN's decoder)
     "resnet": (ResNetGenerator, ResNetDiscriminator),
 }
 
@@ -55,7 +57,8 @@ def build_discriminator(cfg) -> nn.Module:
     """D for the config; with pack > 1, D for packs of that many images (pack.py, unconditional runs)."""
     channels = cfg.channels * cfg.pack
     if cfg.arch in FAMILIES:
-        extra = {"minibatch_std": cfg.minibatch_std} if cfg.minibatch_std else {}  # the dcgan family's (config_rules)
+        extra = {"minibatch_std": cfg.minibatch_std} if cfg.minibatch_std else {}  # not resnet's (config_rules)
+        extra.update({"recon": True} if cfg.d_recon else {})  # lite's only (config_rules)
         D = FAMILIES[cfg.arch][1](channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
                                   spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0, **extra)
     else:

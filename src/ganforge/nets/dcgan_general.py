@@ -185,8 +185,11 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
         """logits (N, 1); with classes=True, (logits, class logits (N, num_classes))."""
-        check_labels(self.num_classes, labels, len(x), "DCGANDiscriminator")
-        h = self.features(x)
+        check_labels(self.num_classes, labels, len(x), type(self).__name__)
+        return self.judge(self.features(x), labels, classes)
+
+    def judge(self, h: torch.Tensor, labels: torch.Tensor | None, classes: bool):
+        """forward's verdict on the flattened features h."""
         logits = self.head(h)
         logits = logits if self.projection is None else logits + self.projection(h, labels)
         return with_class_logits(logits, h, self.classifier, classes)

@@ -57,9 +57,10 @@ class TrainStep:
     def __init__(self, G, D, opt_g, opt_d, loss, latent_dim: int, order: str, noise_gen: torch.Generator,
                  accel=None, fast_joint=None, augment=None, penalties: Penalties | None = None,
                  aux_weight: float = 0.0, rank_gen: torch.Generator | None = None, rows: tuple[int, int] = (0, 1),
-                 d_for_g=None):
+                 d_for_g=None, recon_weight: float = 0.0):
         self.opt_g, self.opt_d, self.loss = opt_g, opt_d, loss
         self.aux_weight = aux_weight  # AC-GAN's class loss weight; 0: none
+        self.recon_weight = recon_weight  # FastGAN's: D rebuilding the reals (nets/lite.py); 0: none
         self.latent_dim, self.noise_gen = latent_dim, noise_gen
         # Data-parallel runs (distributed.py): the noise of a step is the global batch's, drawn alike on
         # every rank, which keeps its own rows (rank, world); penalties draw from the rank's own stream.
@@ -105,12 +106,17 @@ class TrainStep:
         z = self.noise(n, device)
         return self.G(z) if labels is None else self.G(z, labels)
 
-    def d(self, x, labels, augment: bool = True, classes: bool = False, for_g: bool = False, eager: bool = False):
+    def d(self, x, labels, augment: bool = True, classes: bool = False, for_g: bool = False, eager: bool = False,
+          recon: int = 0):
         """D's logits (N,) of x, augmented as D always sees images; with classes, also its class logits.
-        for_g: in G's phase (D_for_g); eager: never compiled (gradient penalties)."""
+        for_g: in G's phase (D_for_g); eager: never compiled (gradient penalties). recon=n: (logits,
+        class logits or None, mean L1 of D's rebuilt first n images against them as D saw them, at half size)."""
         if augment and self.augment is not None:
             x = self.augment(x)
         D = self.D_eager if eager else self.D_for_g if for_g else self.D
+        if recon:
+            *out, rebuilt = D(x, labels, classes, recon)
+            return out[0].view(-1), out[1] if classes else None, (rebuilt - F.avg_pool2d(x[:recon], 2)).abs().mean()
         if classes:
             logits, class_logits = D(x, labels, True)
             return logits.view(-1), class_logits
@@ -133,22 +139,23 @@ class TrainStep:
         found = self.penalty(real, fake, labels)  # D's loss plus its gradient penalty when one is due
         return d_loss if found is None else d_loss + found
 
-    def score(self, real, fake, labels, classes: bool = False):
-        """D's logits of real and of fake, and with classes its class logits of the reals (else None)."""
+    def score(self, real, fake, labels, classes: bool = False, recon: bool = False):
+        """D's logits of real and of fake; with classes its class logits of the reals, with recon its
+        mean rebuild error of the reals (each None when not asked for)."""
         if self.score_together and len(real) % self.whole == 0:
             both = None if labels is None else torch.cat([labels, labels])
-            out = self.d(torch.cat([real, fake]), both, classes=classes)
-            logits, class_logits = out if classes else (out, None)
+            out = self.d(torch.cat([real, fake]), both, classes=classes, recon=len(real) if recon else 0)
+            logits, class_logits, error = out if recon else (*out, None) if classes else (out, None, None)
             n_real = len(logits) * len(real) // (len(real) + len(fake))  # a packed D: packs, not images
             real_logits, fake_logits = logits.split([n_real, len(logits) - n_real])
-            return real_logits, fake_logits, None if class_logits is None else class_logits[:n_real]
-        real_out = self.d(real, labels, classes=classes)
-        real_logits, class_logits = real_out if classes else (real_out, None)
-        return real_logits, self.d(fake, labels), class_logits
+            return real_logits, fake_logits, None if class_logits is None else class_logits[:n_real], error
+        real_out = self.d(real, labels, classes=classes, recon=len(real) if recon else 0)
+        real_logits, class_logits, error = real_out if recon else (*real_out, None) if classes else (real_out, None, None)
+        return real_logits, self.d(fake, labels), class_logits, error
 
     def joint(self, real, labels=None):
         fake = self.fake(labels, len(real), real.device)
-        real_logits, fake_logits, _ = self.score(real, fake, labels)
+        real_logits, fake_logits, _, _ = self.score(real, fake, labels)
         d_loss = self.loss.d(real_logits, fake_logits)
         g_loss = self.loss.g(fake_logits, real_logits)
         self.opt_g.zero_grad(set_to_none=True)
@@ -185,10 +192,13 @@ class TrainStep:
     def d_then_g(self, real, labels=None):
         fake = self.fake(labels, len(real), real.device)
         aux = self.aux_weight > 0
-        # D on real and detached fake (and, with an auxiliary classifier, on the reals' classes)
-        real_logits, fake_logits, real_classes = self.score(real, fake.detach(), labels, classes=aux)
+        # D on real and detached fake (and, with an auxiliary classifier, on the reals' classes; with a
+        # decoder, rebuilding the reals)
+        real_logits, fake_logits, real_classes, rebuilt = self.score(real, fake.detach(), labels, classes=aux,
+                                                                     recon=self.recon_weight > 0)
         d_loss = self.loss.d(real_logits, fake_logits)
         d_total = d_loss + self.class_loss(real_classes, labels) if aux else d_loss
+        d_total = d_total if rebuilt is None else d_total + self.recon_weight * rebuilt
         self.opt_d.zero_grad(set_to_none=True)
         self.with_penalty(d_total, real, fake, labels).backward()
         self.opt_d.step()
@@ -255,7 +265,8 @@ def make_step(cfg, G, D, accel, noise_gen: torch.Generator, world=None,
     step = TrainStep(G_run, D_run, opt_g, opt_d, loss, cfg.latent_dim, cfg.step, noise_gen, accel=accel,
                      fast_joint=fast, augment=augment, penalties=penalties,
                      aux_weight=cfg.aux_classifier if cfg.conditional else 0.0,
-                     rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D)
+                     rank_gen=rank_gen, rows=(world.rank, world.world), d_for_g=None if D_run is D else D,
+                     recon_weight=cfg.d_recon)
     if fast:
         every = "every step" if cfg.penalty_every == 1 else f"every {cfg.penalty_every} steps"
         lazy = f", penalties {'by hand' if step.penalty_by_hand else 'plain'} ({every})" if penalties else ""
