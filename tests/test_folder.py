@@ -170,7 +170,8 @@ def test_folder_preset_trains_conditionally_and_generates_a_chosen_class(emoji, 
     G, saved = load_generator(tmp_path / "run")
     assert saved.num_classes == 2 and saved.arch == arch and G.num_classes == 2
     images = sample(G, saved.latent_dim, 6, seed=0, label=1)
-    assert images.shape == (6, 3, 32, 32) and images.float().std() > 1
+    # lite's GLU halves and N(0, 0.02) weights start it near grey: after 3 steps its images vary less, not 0
+    assert images.shape == (6, 3, 32, 32) and images.float().std() > (1 if arch == "dcgan" else 0.2)
 
 
 def test_general_nets_start_as_their_papers_say():

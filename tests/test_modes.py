@@ -163,7 +163,7 @@ def test_packed_step_keeps_reals_and_fakes_apart_on_a_short_batch(float64):
     seen = []
     ours.D.fn.register_forward_pre_hook(lambda m, args: seen.append(len(args[0])))
     for n in (8, 6):
-        real_logits, fake_logits, _ = ours.score(torch.zeros(n, 1, 28, 28), torch.ones(n, 1, 28, 28), None)
+        real_logits, fake_logits, _, _ = ours.score(torch.zeros(n, 1, 28, 28), torch.ones(n, 1, 28, 28), None)
         assert len(real_logits) == len(fake_logits) == n // 4
     assert seen == [16, 6, 6]
 
