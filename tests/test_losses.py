@@ -122,6 +122,21 @@ def test_each_objective_trains(tiny_config, tmp_path, loss, extra):
     assert math.isfinite(result.records[-1]["d_loss"]) and math.isfinite(result.records[-1]["g_loss"])
 
 
+def sgd_by_hand(net, loss, lr):
+    """One plain SGD step of net on loss (the gradient reaches net's parameters only)."""
+    net.zero_grad()
+    loss.backward(inputs=list(net.parameters()))
+    with torch.no_grad():
+        for p in net.parameters():
+            p -= lr * p.grad
+
+
+def assert_same_weights(pairs):
+    for a, b in pairs:
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_auxiliary_classifier_adds_its_class_loss_to_d_and_to_g():
     """AC-GAN in d_then_g: D's loss gains w * CE(D's class logits of the reals, their labels), G's
     gains w * CE(D's class logits of the fakes, the labels they were drawn for); checked against the
@@ -147,21 +162,10 @@ def test_auxiliary_classifier_adds_its_class_loss_to_d_and_to_g():
     fake = G2(z, labels)
     real_logits, real_classes = D2(real, labels, True)
     d_loss = hinge.d(real_logits.view(-1), D2(fake.detach(), labels).view(-1)) + w * F.cross_entropy(real_classes, labels)
-    D2.zero_grad()
-    d_loss.backward()
-    with torch.no_grad():
-        for p in D2.parameters():
-            p -= lr * p.grad
+    sgd_by_hand(D2, d_loss, lr)
     fake_logits, fake_classes = D2(fake, labels, True)
-    g_loss = hinge.g(fake_logits.view(-1)) + w * F.cross_entropy(fake_classes, labels)
-    G2.zero_grad()
-    g_loss.backward(inputs=list(G2.parameters()))
-    with torch.no_grad():
-        for p in G2.parameters():
-            p -= lr * p.grad
-    for a, b in [(D, D2), (G, G2)]:
-        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
-            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
+    sgd_by_hand(G2, hinge.g(fake_logits.view(-1)) + w * F.cross_entropy(fake_classes, labels), lr)
+    assert_same_weights([(D, D2), (G, G2)])
     assert (D.classifier.weight - head_before).abs().max() > 1e-4  # the class head learned in this step
     with pytest.raises(ValueError, match="auxiliary classifier"):
         DCGANDiscriminator(3, 32, width=8, num_classes=3)(real, labels, True)
@@ -196,21 +200,10 @@ def test_d_recon_adds_the_rebuild_error_of_the_reals_to_d_only():
     rebuild = (rebuilt - F.avg_pool2d(real, 2)).abs().mean()
     d_loss = hinge.d(real_logits.view(-1), D2(fake.detach(), labels).view(-1)) \
         + 0.5 * F.cross_entropy(real_classes, labels) + w * rebuild
-    D2.zero_grad()
-    d_loss.backward()
-    with torch.no_grad():
-        for p in D2.parameters():
-            p -= lr * p.grad
+    sgd_by_hand(D2, d_loss, lr)
     fake_logits, fake_classes = D2(fake, labels, True)
-    g_loss = hinge.g(fake_logits.view(-1)) + 0.5 * F.cross_entropy(fake_classes, labels)
-    G2.zero_grad()
-    g_loss.backward(inputs=list(G2.parameters()))
-    with torch.no_grad():
-        for p in G2.parameters():
-            p -= lr * p.grad
-    for a, b in [(D, D2), (G, G2)]:
-        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
-            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
+    sgd_by_hand(G2, hinge.g(fake_logits.view(-1)) + 0.5 * F.cross_entropy(fake_classes, labels), lr)
+    assert_same_weights([(D, D2), (G, G2)])
     assert all((p - q).abs().max() > 1e-5 for p, q in zip(D.decoder.parameters(), decoder_before))  # it learned
     with pytest.raises(ValueError, match="without a decoder"):
         LiteDiscriminator(3, 32, width=8)(real, None, False, 6)

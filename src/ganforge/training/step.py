@@ -9,7 +9,8 @@ d_real_fake_g  Keras CIFAR-10 tutorial: D steps on a real batch, then on a fake 
 A conditional run (nets/conditional.py) passes the real batch's labels: the fakes of a step are
 drawn for those same labels, so G learns the data's own class mix. With an auxiliary classifier
 (AC-GAN, `d_then_g` only), D also learns to classify the reals, and G to have its fakes classified
-as the labels they were drawn for; the stats keep the adversarial losses alone.
+as the labels they were drawn for; with D's decoder (`d_recon`, nets/lite.py, `d_then_g` only), D
+also learns to rebuild the reals at half size. The stats keep the adversarial losses alone.
 Every step returns one detached vector of STAT_NAMES (run/records.py), so the loop can sum stats
 on the device without a host sync per step.
 
