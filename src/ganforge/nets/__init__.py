@@ -58,7 +58,8 @@ def build_discriminator(cfg) -> nn.Module:
     channels = cfg.channels * cfg.pack
     if cfg.arch in FAMILIES:
         extra = {"minibatch_std": cfg.minibatch_std} if cfg.minibatch_std else {}  # not resnet's (config_rules)
-        extra.update({"recon": True} if cfg.d_recon else {})  # lite's only (config_rules)
+        if cfg.d_recon:  # lite's only (config_rules)
+            extra["recon"] = True
         D = FAMILIES[cfg.arch][1](channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
                                   spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0, **extra)
     else:

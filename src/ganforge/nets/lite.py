@@ -25,16 +25,17 @@ from .dcgan_general import DCGANDiscriminator, Norm2d, check_labels, num_doublin
 
 
 class GluUp(nn.Module):
-    """Nearest x2, conv3x3 to twice the channels, BatchNorm, GLU: twice the size, c_out channels."""
+    """Nearest x2, conv3x3 to twice the channels, BatchNorm, GLU: twice the size, c_out channels.
+    norm=False: no BatchNorm and a conv bias instead (D's decoder)."""
 
-    def __init__(self, c_in: int, c_out: int, num_classes: int = 0):
+    def __init__(self, c_in: int, c_out: int, num_classes: int = 0, norm: bool = True):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, 2 * c_out, 3, 1, 1, bias=False)  # BatchNorm cancels a bias
-        self.norm = Norm2d(2 * c_out, num_classes)
+        self.conv = nn.Conv2d(c_in, 2 * c_out, 3, 1, 1, bias=not norm)  # BatchNorm cancels a bias
+        self.norm = Norm2d(2 * c_out, num_classes) if norm else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return F.glu(self.norm(self.conv(x), labels), dim=1)
+        x = self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return F.glu(x if self.norm is None else self.norm(x, labels), dim=1)
 
 
 class SkipExcitation(nn.Module):
@@ -95,10 +96,11 @@ class LiteDiscriminator(DCGANDiscriminator):
         self.split = 2 * (steps - 1)  # features[:split] (conv + LeakyReLU pairs) end at 8 x 8
         self.decoder = None
         if recon:
-            # a 1x1 conv down to 32 channels first: decoding from D's full 8 x 8 width cost as much as D
+            # a 1x1 conv down to 32 channels first: decoding from D's full 8 x 8 width cost as much as D.
+            # No BatchNorm (FastGAN has one): D without batch statistics scores real and fake in one call
             widths = [max(8, 32 // 2 ** i) for i in range(steps - 1)]  # 8 x 8 ... size / 2
             self.decoder = nn.Sequential(nn.Conv2d(width * 2 ** (steps - 2), widths[0], 1),
-                                         *(_Up(a, b) for a, b in zip(widths, widths[1:])),
+                                         *(GluUp(a, b, norm=False) for a, b in zip(widths, widths[1:])),
                                          nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh())
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False, recon: int = 0):
@@ -112,11 +114,3 @@ class LiteDiscriminator(DCGANDiscriminator):
         rebuilt = self.decoder(fine[:recon])
         return (*out, rebuilt) if classes else (out, rebuilt)
 
-
-class _Up(nn.Sequential):
-    """The decoder's block: nearest x2, conv3x3 to twice the channels, GLU. No BatchNorm (FastGAN has
-    one): D without batch statistics scores real and fake in one call (training/step.py)."""
-
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, 2 * c_out, 3, 1, 1),
-                         nn.GLU(dim=1))

@@ -143,15 +143,17 @@ class TrainStep:
     def score(self, real, fake, labels, classes: bool = False, recon: bool = False):
         """D's logits of real and of fake; with classes its class logits of the reals, with recon its
         mean rebuild error of the reals (each None when not asked for)."""
+        def scored(x, y):  # d's answer as (logits, class logits or None, rebuild error or None)
+            out = self.d(x, y, classes=classes, recon=len(real) if recon else 0)
+            return out if recon else (*out, None) if classes else (out, None, None)
+
         if self.score_together and len(real) % self.whole == 0:
             both = None if labels is None else torch.cat([labels, labels])
-            out = self.d(torch.cat([real, fake]), both, classes=classes, recon=len(real) if recon else 0)
-            logits, class_logits, error = out if recon else (*out, None) if classes else (out, None, None)
+            logits, class_logits, error = scored(torch.cat([real, fake]), both)
             n_real = len(logits) * len(real) // (len(real) + len(fake))  # a packed D: packs, not images
             real_logits, fake_logits = logits.split([n_real, len(logits) - n_real])
             return real_logits, fake_logits, None if class_logits is None else class_logits[:n_real], error
-        real_out = self.d(real, labels, classes=classes, recon=len(real) if recon else 0)
-        real_logits, class_logits, error = real_out if recon else (*real_out, None) if classes else (real_out, None, None)
+        real_logits, class_logits, error = scored(real, labels)
         return real_logits, self.d(fake, labels), class_logits, error
 
     def joint(self, real, labels=None):
