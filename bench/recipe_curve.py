@@ -3,6 +3,7 @@
     python bench/recipe_curve.py --preset default --budget 600               # 600 s of training
     python bench/recipe_curve.py --preset dcgan-mnist --images 200000 --every 20000
     python bench/recipe_curve.py --preset stacked-mnist --budget 1200 --every 300 --n 26000  # + modes
+    python bench/recipe_curve.py --preset folder64 --set dataset=folder:$E --budget 3600 --every 900 --grids DIR
 
 Trains through the real Trainer; the clock counts the step calls only (an on_step hook adds each
 step's seconds), so evaluations and the run folder's writers are outside it. It evaluates at each point,
@@ -23,6 +24,7 @@ import torch
 
 from ganforge.config import build_config, parse_assignment
 from ganforge.kernels.cpu import choose
+from ganforge.generate import write_samples
 from ganforge.metrics import Evaluator
 from ganforge.nets.sampling import sample, sample_labels
 from ganforge.run import RunDir
@@ -46,6 +48,8 @@ def main():
                         help="a folder's labels for its judge (e.g. csv:labels.csv:category), whatever the run uses, "
                              "so runs with and without labels are scored by the same judge")
     parser.add_argument("--eval-device", default="cpu", help="where the judge runs (cuda on a GPU machine)")
+    parser.add_argument("--grids", metavar="DIR", help="also write `generate --n 100 --seed 1`'s grid at each point, "
+                                                        "DIR/SECONDS.png (or IMAGES.png with --images)")
     args = parser.parse_args()
 
     overrides = dict(parse_assignment(s) for s in args.sets)
@@ -70,6 +74,10 @@ def main():
         if trainer.cfg.conditional:  # is each sample the class it was drawn for? every class in turn, equally
             fake = sample(G, cfg.latent_dim, args.n, NOISE_SEED, device=trainer.device)
             m |= evaluator.label_accuracy(fake, sample_labels(G, args.n))
+        if args.grids:  # what `ganforge generate RUN --n 100 --seed 1` would draw at this point
+            Path(args.grids).mkdir(parents=True, exist_ok=True)
+            at = clock.get("images", 0) if args.images else round(clock["train"])
+            write_samples(sample(G, cfg.latent_dim, 100, 1, device=trainer.device), Path(args.grids) / f"{at}.png")
         G.train(was_training)
         point = {"train_seconds": round(clock["train"], 1), "images": clock.get("images", 0),
                  "step": trainer.state.step,
