@@ -77,6 +77,7 @@ class Config:
     gp: float = 10.0  # WGAN-GP's lambda (used by loss wgan-gp only)
     penalty_every: int = 16  # apply the penalties every k steps, weighted by k (lazy, as StyleGAN2)
     aux_classifier: float = 0.0  # >0: AC-GAN class loss weight in conditional runs (arch dcgan|lite|resnet, d_then_g)
+    d_features: bool = _net(False)  # D also judges through a frozen network taught on the data without labels (families; Projected GAN)
     d_recon: float = _net(0.0)  # >0: FastGAN's self-supervised D: L1 weight of D rebuilding reals from its 8x8 map (lite, d_then_g)
     augment: str = ""  # DiffAugment policy for every image D sees, e.g. color,translation,cutout ("" off)
     step: str = "joint"  # joint | d_then_g | d_real_fake_g (see training/step.py)

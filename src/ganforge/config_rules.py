@@ -87,6 +87,9 @@ def validate(cfg) -> None:
     if cfg.minibatch_std and (cfg.arch == "resnet" or cfg.minibatch_std < 2):
         raise ConfigError(f"minibatch_std={cfg.minibatch_std}: a group of at least 2 images, with arch dcgan, "
                           f"lite, dcgan28 or dcgan32 (this run has arch {cfg.arch}); or 0 (off)")
+    if cfg.d_features and (cfg.arch not in GENERAL_ARCHS or cfg.pack > 1 or cfg.task != "gan"):
+        raise ConfigError(f"d_features=true: D's frozen feature network comes with task gan, arch dcgan, lite or resnet "
+                          f"and pack 1 (this run: {cfg.task}, arch {cfg.arch}, pack {cfg.pack}); or d_features=false")
     if cfg.d_recon and (cfg.arch != "lite" or cfg.step != "d_then_g" or cfg.pack > 1):
         raise ConfigError(f"d_recon={cfg.d_recon}: D's decoder comes with arch lite, step d_then_g and pack 1 (this run: "
                           f"arch {cfg.arch}, step {cfg.step}, pack {cfg.pack}); or d_recon=0 (off)")

@@ -172,7 +172,7 @@ def _objective(cfg) -> str:
                 f"x{cfg.identity_weight:g}, image pool {cfg.pool_size}")
     if cfg.task in ("pix2pix", "sr"):
         return f"PatchGAN BCE x{cfg.adv_weight:g}, L1 to the target x{cfg.l1_weight:g}"
-    extras = [f"{name} {getattr(cfg, name)}" for name in ("r1", "r2", "aux_classifier", "d_recon") if getattr(cfg, name)]
+    extras = [f"{name} {getattr(cfg, name)}" for name in ("r1", "r2", "aux_classifier", "d_recon", "d_features") if getattr(cfg, name)]
     extras += [f"augment {cfg.augment}"] if cfg.augment else []
     return f"loss `{cfg.loss}`, step order `{cfg.step}`" + (f"; {', '.join(extras)}" if extras else "")
 

@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from . import dcgan
 from .conditional import ConditionalGenerator, ProjectionDiscriminator
 from .dcgan_general import ConditionalBatchNorm2d, DCGANDiscriminator, DCGANGenerator, MinibatchStd
+from .features import FeatureDiscriminator
 from .lite import LiteDiscriminator, LiteGenerator
 from .pack import PackedDiscriminator
 from .resnet import ResNetDiscriminator, ResNetGenerator
@@ -62,6 +63,8 @@ def build_discriminator(cfg) -> nn.Module:
             extra["recon"] = True
         D = FAMILIES[cfg.arch][1](channels, cfg.image_size, width=cfg.d_width, num_classes=num_classes(cfg),
                                   spectral_norm=cfg.spectral_norm, aux=cfg.aux_classifier > 0, **extra)
+        if cfg.d_features:  # its frozen stages are taught when training starts (training/features.py)
+            D = FeatureDiscriminator(D, cfg.channels, cfg.image_size, cfg.spectral_norm)
     else:
         _, make_d = ARCHS[cfg.arch]
         D = make_d(width=cfg.d_width, channels=channels, leak=cfg.leak, dropout=cfg.d_dropout)

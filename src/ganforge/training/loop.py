@@ -34,6 +34,7 @@ from . import accel as accel_setup
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .distributed import SOLO
 from .ema import EMA
+from .features import teach_features
 from .state import TrainState, checkpoint_state, restore_state
 from .step import make_step
 
@@ -118,8 +119,10 @@ class Trainer:
         self.epoch_images = sum(end - start for start, end in self.batches) * world.world
         # ---- networks, step and random streams (each stream seeded on its own: seeding.py)
         torch.manual_seed(cfg.seed)  # the global stream drives dropout
-        self.G, self.D = (world.prepare(self.accel.prepare(net))
-                          for net in build_networks(cfg, derive_seed(cfg.seed, "init")))
+        G, D = build_networks(cfg, derive_seed(cfg.seed, "init"))
+        if cfg.d_features:  # D's frozen feature network: taught once per dataset, cached (features.py)
+            teach_features(D, self.data, device=self.device, echo=echo)
+        self.G, self.D = (world.prepare(self.accel.prepare(net)) for net in (G, D))
         self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
         self.rank_gen = world.seed_rank(cfg.seed, self.device) or self.noise_gen  # augmentation, penalties
         fixed_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "fixed"))
@@ -226,9 +229,7 @@ class Trainer:
             state.stats_sum += stats
             if self.ema:
                 self.ema.update(state.step)
-            state.batch += 1
-            state.step += 1
-            state.steps_in_epoch += 1
+            state.batch, state.step, state.steps_in_epoch = state.batch + 1, state.step + 1, state.steps_in_epoch + 1
             bar.update(1)
             if self.step_hooks:
                 event = StepEnd(epoch + 1, state.batch, state.step, end - start, step_seconds, stats)
