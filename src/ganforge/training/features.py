@@ -23,7 +23,7 @@ from ..seeding import private_rng
 FEATURE_SEED = 1
 RECIPE = 1  # bump when the stages or their teaching change: cached ones of other recipes are not reused
 PROJECTION_INPUT = 128
-IMAGE_PASSES = 100_000  # images seen while teaching (two views each); about 80 s at 64 px on 2 cores
+IMAGE_PASSES = 100_000  # images seen while teaching (two views each); 148 s for 64 px emoji on 2 cores
 
 
 def feature_path(data: ImageData) -> Path:
