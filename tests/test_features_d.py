@@ -118,7 +118,8 @@ def test_d_features_is_checked():
     cfg = build_config("folder64", overrides={"d_features": True, "conditional": True, "num_classes": 10})
     G, D = build_networks(cfg)
     assert isinstance(D, FeatureDiscriminator) and isinstance(D.d, DCGANDiscriminator)
-    assert [h[-2].weight.shape[1] if len(h) > 2 else None for h in D.heads][:1] == [32]  # a head per stage
+    assert len(D.heads) == len(D.stages) == 3  # a head per stage
+    assert D.heads[0][-2].weight.shape[1] == 32  # the first head's last conv reads HEAD_WIDTH channels
     assert not isinstance(build_networks(build_config("folder64"))[1], FeatureDiscriminator)
 
 
