@@ -117,3 +117,26 @@ def test_an_sr_run_on_digits_is_scored_against_bicubic(data_root, judge, tmp_pat
     assert "PatchGAN BCE x1, L1 to the target x100" in card and "rpgan" not in card.split("## Config")[0]
     out = CliRunner().invoke(cli, ["export", str(result.run.root), "--dataset", str(tmp_path / "ds")])
     assert out.exit_code != 0 and "turns images into images" in out.output and not (tmp_path / "ds").exists()
+
+
+def test_sr_reads_a_folder_and_its_subfolders(emoji, tmp_path):
+    """A folder of sub-folders (as emoji/ is: twitter/, google/) gives SR every image in them, as a GAN
+    run on the same folder reads them; the two splits share none and hold them all."""
+    from ganforge.data.folder import FolderOptions
+    from ganforge.data.superres import sr_pairs
+
+    root = tmp_path / "icons"
+    for vendor in ("twitter", "google"):
+        (root / vendor).mkdir(parents=True)
+        for path in sorted((emoji / vendor).glob("*.png"))[:12]:
+            (root / vendor / path.name).write_bytes(path.read_bytes())
+    options = FolderOptions(3, 64)
+    train, test = (sr_pairs(f"folder:{root}", split, 4, options, echo=lambda line: None) for split in ("train", "test"))
+    assert sorted(train.names + test.names) == sorted(f"{v}/{p.name}" for v in ("twitter", "google")
+                                                      for p in (root / v).iterdir())
+    assert train.a.shape[1:] == (3, 16, 16) and train.b.shape[1:] == (3, 64, 64) and len(test.names) >= 1
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match="no image files"):
+        sr_pairs(f"folder:{empty}", "train", 4, options)

@@ -174,7 +174,9 @@ def _start_workers(cfg, nproc: int) -> None:
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
 @click.option("--input", "source", metavar="IMAGE_OR_DIR", help="Image-to-image runs (pix2pix): translate this "
               "image, or every image in this folder, into --out (a folder; x.png for one image).")
-def generate(run_dir, n, out, seed, label, device, source):
+@click.option("--upscale", metavar="SR_RUN", help="Upscale the images with a super-resolution run's net (--preset sr4, "
+              "trained on the same folder at image_size = scale x this run's).")
+def generate(run_dir, n, out, seed, label, device, source, upscale):
     """Draw new images from a trained run, or translate your own with an image-to-image run.
 
     \b
@@ -183,6 +185,7 @@ def generate(run_dir, n, out, seed, label, device, source):
     ganforge generate runs/RUN --n 100 --out images/
     ganforge generate runs/RUN --n 64 --label 7 --out sevens.png   (conditional runs)
     ganforge generate runs/PIX2PIX --input my_emoji/ --out translated/
+    ganforge generate runs/RUN16 --upscale runs/SR4 --out grid64.png   (16 px G, x4 SR net)
     """
     from .generate import generate as generate_images
 
@@ -192,7 +195,7 @@ def generate(run_dir, n, out, seed, label, device, source):
         click.echo(f"wrote {translate(run_dir, source, out, device=device, echo=click.echo)}")
         return
 
-    what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device, label=label)
+    what, used_seed = generate_images(run_dir, n=n, out=out, seed=seed, device=device, label=label, upscale=upscale)
     click.echo(f"wrote {what} (seed {used_seed})")
 
 
@@ -209,8 +212,9 @@ def generate(run_dir, n, out, seed, label, device, source):
               "generated images, tested on real ones, next to it trained on N real images (conditional runs; cached).")
 @click.option("--judge", metavar="DATASET", help="Image-to-image runs: the dataset whose judge gives the FID (e.g. "
               "folder:emoji with --labels csv:labels.csv:category).  [default: the targets' folder or dataset]")
+@click.option("--upscale", metavar="SR_RUN", help="Judge the samples upscaled by this super-resolution run (as generate).")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, judge, device):
+def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, judge, upscale, device):
     """Score a run's samples: FID, KID, classifier score, class coverage, precision/recall, memorisation.
 
     Features come from a judge network ganforge trains once per dataset (cached), never downloaded.
@@ -224,7 +228,8 @@ def evaluate(run_dir, n, seed, json_out, inception_weights, labels, cas, judge, 
     from .evaluate import evaluate_run, format_report
 
     metrics = evaluate_run(run_dir, n=n, seed=seed, device=device, json_out=json_out,
-                           inception_weights=inception_weights, labels=labels, cas=cas, judge=judge, echo=click.echo)
+                           inception_weights=inception_weights, labels=labels, cas=cas, judge=judge, upscale=upscale,
+                           echo=click.echo)
     click.echo(format_report(metrics))
 
 
@@ -244,18 +249,9 @@ def judge_train(dataset, data_dir, device):
     train_judge(dataset, data_dir, device=device, echo=click.echo)
 
 
-@cli.command()
-@click.argument("run_dir", metavar="RUN_DIR")
-def info(run_dir):
-    """Show a run's config, progress and last metrics."""
-    from .report import describe_run
+from .cli_use import export, info, interpolate, serve  # noqa: E402  (the group exists above)
 
-    click.echo(describe_run(run_dir))
-
-
-from .cli_use import export, interpolate, serve  # noqa: E402  (the group exists above)
-
-for _command in (interpolate, serve, export):
+for _command in (info, interpolate, serve, export):
     cli.add_command(_command)
 
 

@@ -1,4 +1,4 @@
-"""The commands that use a trained run rather than make one: `interpolate`, `serve`, `export`.
+"""The commands that use a trained run rather than make one: `info`, `interpolate`, `serve`, `export`.
 Registered on the `ganforge` group in cli.py; like every viewer they only read run folders."""
 
 from __future__ import annotations
@@ -88,3 +88,12 @@ def export(run_dir, onnx_out, dataset_dir, per_class, fmt, seed, card, metrics_f
     if card:
         exporting.write_card(run_dir, card, metrics_file)
         click.echo(f"wrote {card}")
+
+
+@click.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+def info(run_dir):
+    """Show a run's config, progress and last metrics."""
+    from .report import describe_run
+
+    click.echo(describe_run(run_dir))

@@ -11,7 +11,7 @@ import math
 from .errors import ConfigError
 
 ARCH_SHAPES = {"dcgan28": (1, 28), "dcgan32": (3, 32)}  # arch -> (default channels, image size)
-GENERAL_ARCHS = {"dcgan": (32, 64, 128), "lite": (32, 64, 128), "resnet": (32, 64, 128)}  # arch -> image sizes it makes
+GENERAL_ARCHS = {"dcgan": (16, 32, 64, 128), "lite": (32, 64, 128), "resnet": (32, 64, 128)}  # arch -> image sizes it makes
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16", "bf16-if-native"),

@@ -32,13 +32,15 @@ LINES = (  # key, label, format
 
 
 def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=None, inception_weights=None,
-                 labels: str | None = None, cas: bool = False, judge: str | None = None, echo=print) -> dict:
+                 labels: str | None = None, cas: bool = False, judge: str | None = None, upscale=None,
+                 echo=print) -> dict:
     """Metrics of n samples (noise seeded by `seed`) from the run's generator; written to json_out if given.
     labels: for a folder run, the labels its judge learns (default: the run's own, if any), so an
     unconditional run can be scored by a judge that knows the folder's classes.
     cas: also the classification accuracy score of n generated images against n real (metrics/cas.py).
-    judge: image-to-image runs: the dataset whose judge gives the FID (evaluate_translation.py)."""
-    G, cfg = load_generator(run_dir, device)
+    judge: image-to-image runs: the dataset whose judge gives the FID (evaluate_translation.py).
+    upscale: a super-resolution run that upscales the samples first; they are judged at its size."""
+    G, cfg = load_generator(run_dir, device, upscale)
     if cfg.task != "gan":  # image -> image: every held-out pair, against the baseline
         metrics = evaluate_translation(G, cfg, run_dir, judge, labels, seed, device, echo)
         return _written(metrics, json_out)
@@ -54,7 +56,8 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, device="cpu", json_out=
     drawn = evaluator.class_mix(getattr(G, "num_classes", 0)) if judge_labels == cfg.labels else None
     images = sample(G, cfg.latent_dim, n, seed, device=device, labels=drawn)
     conditional = {"drawn_for": "each class in turn" if drawn is None else "the real images' classes"}
-    metrics = {"run": str(run_dir), **(conditional if cfg.conditional else {})} | evaluator(images, seed)
+    metrics = {"run": str(run_dir), **(conditional if cfg.conditional else {}),
+               **({"upscaled_by": str(upscale)} if upscale else {})} | evaluator(images, seed)
     if drawn is not None:  # does `generate --label K` draw class K? every class equally, n/K samples each
         metrics |= evaluator.label_accuracy(sample(G, cfg.latent_dim, n, seed, device=device), sample_labels(G, n))
     if cas:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
@@ -13,15 +14,21 @@ from .data import to_float, to_uint8
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write, save_npz
 from .nets import build_generator
+from .nets.cascade import Upscaled
 from .nets.sampling import sample  # noqa: F401  (part of this viewer's API: evaluate and the package use it)
 from .run import open_run
 from .run.checkpoint import generator_weights, load_into, newest_checkpoint, read_generator
 from .viz import grid_image, save_png
 
 
-def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
+def load_generator(run_dir: str | Path, device: str | torch.device = "cpu",
+                   upscale: str | Path | None = None) -> tuple[torch.nn.Module, Config]:
     """The run's generator in eval mode, rebuilt from its config.yaml and generator.safetensors (or,
-    in a folder shared without that file, from its checkpoint, read as safely as resume reads it)."""
+    in a folder shared without that file, from its checkpoint, read as safely as resume reads it).
+    upscale: a super-resolution run whose net takes G's images (nets/cascade.py); the config
+    returned then says the size of the images drawn."""
+    if upscale is not None:
+        return _upscaled(run_dir, upscale, device)
     run = open_run(run_dir)
     cfg = run.read_config()
     G = build_generator(cfg)
@@ -33,6 +40,20 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> t
     else:
         raise CheckpointError(f"{run.root} has no generator.safetensors yet; train at least one epoch first")
     return G.to(device).eval(), cfg
+
+
+def _upscaled(run_dir, sr_dir, device) -> tuple[torch.nn.Module, Config]:
+    cfg, sr_cfg = open_run(run_dir).read_config(), open_run(sr_dir).read_config()  # checked before any weights load
+    if cfg.task != "gan" or sr_cfg.task != "sr":
+        raise ConfigError(f"--upscale takes a run that draws from noise and a super-resolution run (--preset sr4); "
+                          f"{run_dir} is a {cfg.task} run and {sr_dir} a {sr_cfg.task} run")
+    small = sr_cfg.image_size // sr_cfg.scale
+    if (cfg.channels, cfg.image_size) != (sr_cfg.channels, small):
+        raise ConfigError(f"--upscale {sr_dir}: it upscales {sr_cfg.channels}-channel {small} px images x{sr_cfg.scale}, "
+                          f"but {run_dir} draws {cfg.channels}-channel {cfg.image_size} px ones; train the SR run with "
+                          f"image_size={cfg.image_size * sr_cfg.scale} (or a scale that fits)")
+    upscaled = Upscaled(load_generator(run_dir, device)[0], load_generator(sr_dir, device)[0])
+    return upscaled.eval(), dataclasses.replace(cfg, image_size=sr_cfg.image_size)
 
 
 def write_samples(images: torch.Tensor, out: str | Path) -> str:
@@ -59,10 +80,11 @@ def write_samples(images: torch.Tensor, out: str | Path) -> str:
 
 
 def generate(run_dir: str | Path, n: int = 64, out: str | Path = "samples.png", seed: int | None = None,
-             device: str = "cpu", label: int | None = None) -> tuple[str, int]:
-    """Sample n new images from a run and write them to `out`; returns (description, seed used)."""
+             device: str = "cpu", label: int | None = None, upscale: str | Path | None = None) -> tuple[str, int]:
+    """Sample n new images from a run (upscaled by an SR run's net, if given) and write them to `out`;
+    returns (description, seed used)."""
     seed = secrets.randbelow(2**31) if seed is None else seed
-    G, cfg = load_generator(run_dir, device)
+    G, cfg = load_generator(run_dir, device, upscale)
     if cfg.task != "gan":
         raise ConfigError(f"{run_dir} is a {cfg.task} run: it turns images into images; give them with "
                           "--input IMAGE_OR_FOLDER")

@@ -105,10 +105,18 @@ def load_pairs(spec: str, split: str, options: FolderOptions = FolderOptions(), 
 
 
 def load_named(folder: Path, split: str, options: FolderOptions = FolderOptions(), echo=None) -> tuple[np.ndarray, list[str]]:
-    """The `split` of one folder's images by the same name rule as pairs (super-resolution's held-out
-    images): (uint8 (N, C, S, S), names)."""
+    """The `split` of one folder's images (and its subfolders') by the same name rule as pairs
+    (super-resolution's held-out images): (uint8 (N, C, S, S), names relative to the folder)."""
     echo = echo or (lambda line: print(line, file=sys.stderr))
-    images, kept, skipped = decode_named(folder, image_names(folder), options)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    # every image in it or its subfolders, as a GAN run on the same folder reads (names: relative paths)
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not names:
+        raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or its subfolders; "
+                        "add images or pick another folder")
+    images, kept, skipped = decode_named(folder, names, options)
     if skipped:
         echo(f"{folder}: skipped {len(skipped)} image(s): {_shown(skipped)}")
     rows = [i for i, name in enumerate(kept) if split_of(name) == split]

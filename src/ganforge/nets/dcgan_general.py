@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-IMAGE_SIZES = (32, 64, 128)
+IMAGE_SIZES = (16, 32, 64, 128)
 
 
 def num_doublings(image_size: int) -> int:

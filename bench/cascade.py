@@ -1,0 +1,88 @@
+"""64 px in two stages under one time budget: a 16 px GAN, then an x4 super-resolution run on the
+same folder's real images; judged at 64 px as `ganforge evaluate RUN --upscale SR` does.
+
+    E=$(realpath ../shared/data)/emoji
+    python bench/cascade.py --data $E --labels csv:labels.csv:category --gan-seconds 600 --sr-seconds 300 \
+        --out runs/cascade --json bench/results/folder64_screen/cascade_16_sr4.json
+
+Each stage trains through the real trainer until its share of the budget has passed (the step calls
+and, for SR, each epoch's held-out check), stopping mid-epoch as Ctrl-C does; both leave ordinary run
+folders (resumable, usable by `generate --upscale`). The figures compare with bench/recipe_curve.py's:
+the same judge (the folder's classifier at 64 px), N=2000, the conditional G drawn for the real class
+mix for FID, and every class in turn for label accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from distributed import cpu_model  # bench/distributed.py
+from ganforge.config import build_config, parse_assignment, save_config
+from ganforge.evaluate import evaluate_run
+from ganforge.generate import generate
+from ganforge.run import RunDir
+from ganforge.training import make_trainer
+
+
+def train_for(preset: str, overrides: dict, root: Path, seconds: float) -> dict:
+    """Train `preset` into `root` until `seconds` of its loop have passed; what it did."""
+    cfg = build_config(preset, overrides=overrides | {"epochs": 100_000, "tensorboard": False})
+    run = RunDir(root)
+    run.root.mkdir(parents=True, exist_ok=False)
+    trainer = make_trainer(cfg, run, progress=False, echo=lambda *a: None)
+    save_config(cfg, run.config)
+    timer = threading.Timer(seconds, lambda: setattr(trainer, "stop_requested", True))
+    started = time.perf_counter()
+    timer.start()
+    if cfg.task == "gan":
+        trainer.fit()
+        steps = trainer.state.step
+    else:  # the image-to-image trainer goes epoch by epoch (bench/translate.py)
+        while trainer.run_epoch(trainer.epoch) == "epoch":
+            pass
+        steps = trainer.step
+    timer.cancel()
+    return {"preset": preset, "seconds": round(time.perf_counter() - started, 1), "steps": steps}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the image folder (its subfolders included)")
+    parser.add_argument("--labels", default="", help="labels for a conditional 16 px GAN and for the judge")
+    parser.add_argument("--gan-seconds", type=float, default=600)
+    parser.add_argument("--sr-seconds", type=float, default=300)
+    parser.add_argument("--size", type=int, default=16, help="the GAN's image size; the SR run makes 4x it")
+    parser.add_argument("--out", required=True, help="a new folder: gan/ and sr/ run folders, grid.png")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="for the GAN")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    labelled = {"labels": args.labels, "conditional": True, "aux_classifier": 2.0, "class_balance": 1.0}
+    gan = {"dataset": f"folder:{args.data}", "image_size": args.size, **(labelled if args.labels else {})}
+    gan |= dict(parse_assignment(s) for s in args.sets)
+    stages = [train_for("folder32", gan, out / "gan", args.gan_seconds),
+              train_for("sr4", {"dataset": f"folder:{args.data}", "image_size": 4 * args.size}, out / "sr",
+                        args.sr_seconds)]
+    print(json.dumps(stages), flush=True)
+    metrics = evaluate_run(out / "gan", n=args.n, upscale=out / "sr", labels=args.labels or None)
+    generate(out / "gan", n=100, out=out / "grid.png", seed=1, upscale=out / "sr")  # one category a column
+    keep = ("fid", "kid", "classes_covered", "label_accuracy", "label_accuracy_per_class", "class_variety",
+            "class_variety_per_class", "judge")
+    result = {"stages": stages, "gan_overrides": args.sets, **{k: metrics[k] for k in keep if k in metrics},
+              "cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    print(json.dumps(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
