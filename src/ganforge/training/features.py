@@ -28,9 +28,6 @@ IMAGE_PASSES = 100_000  # images seen while teaching (two views each); 148 s for
 
 def feature_path(data: ImageData) -> Path:
     c, h, _ = data.shape
-    import os
-    if os.environ.get('SCREEN_SUPERVISED'):
-        return cache_root() / 'features' / f'SUP-{data.fingerprint}'
     return cache_root() / "features" / f"{Path(data.source).name}-{c}x{h}-{data.fingerprint}-seed{FEATURE_SEED}-r{RECIPE}"
 
 
@@ -56,11 +53,7 @@ def teach_features(D: FeatureDiscriminator, data: ImageData, passes: int = IMAGE
                 m.reset_parameters()
         body = nn.Sequential(*D.stages, nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * last, PROJECTION_INPUT))
         D.stages.requires_grad_(True)
-        import os
-        if os.environ.get("SCREEN_SUPERVISED"):
-            loss = _fit_labels(body.to(device), data, epochs, PROJECTION_INPUT, device)
-        else:
-            loss = contrastive.fit_contrastive(body.to(device), data.images, epochs, PROJECTION_INPUT, device)
+        loss = contrastive.fit_contrastive(body.to(device), data.images, epochs, PROJECTION_INPUT, device)
         D.stages.requires_grad_(False)
     D.stages.eval()
     info = dict(dataset=data.name, data_fingerprint=data.fingerprint, seed=FEATURE_SEED, recipe=RECIPE,
@@ -68,28 +61,3 @@ def teach_features(D: FeatureDiscriminator, data: ImageData, passes: int = IMAGE
     cache.save_entry(path, D.stages.state_dict(), info)
     echo(f"D's feature network: contrastive loss {loss:.3f} after {info['train_seconds']:.0f} s")
     return info
-
-
-def _fit_labels(body, data, epochs, dim, device):
-    import torch.nn.functional as F
-    from ..data import to_float
-    from ..metrics.contrastive import random_views
-    head = nn.Linear(dim, data.num_classes).to(device)
-    params = list(body.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=2e-3)
-    bs = 256
-    spe = len(data) // bs
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=epochs * spe)
-    body.train()
-    for _ in range(epochs):
-        total, hit = 0.0, 0
-        order = torch.randperm(len(data))
-        for b in order[: spe * bs].view(spe, bs):
-            x = random_views(to_float(data.images[b]))
-            logits = head(torch.relu(body(x)))
-            loss = F.cross_entropy(logits, data.labels[b])
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            total += loss.item(); hit += (logits.argmax(1) == data.labels[b]).sum().item()
-    print("supervised features: loss", total / spe, "train acc", hit / (spe * bs), flush=True)
-    body.eval()
-    return total / spe
