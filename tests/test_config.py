@@ -42,7 +42,7 @@ def test_saved_config_round_trips(tmp_path):
     ({"augment": "color,flip"}, "unknown DiffAugment policy 'flip'"),
     ({"loss": "rpgan", "step": "d_real_fake_g"}, "use step joint or d_then_g"),
     ({"r1": -1.0}, "r1=-1.0 must be 0 (off)"),
-    ({"arch": "dcgan", "image_size": 48, "channels": 3}, "makes 32, 64, 128 px images"),
+    ({"arch": "dcgan", "image_size": 48, "channels": 3}, "makes 16, 32, 64, 128 px images"),
     # huge numbers: refused while the config is read, before anything is allocated, naming the limit
     ({"epochs": "1e12"}, "epochs=1000000000000 is above the limit of 1,000,000"),
     ({"batch_size": 10**9}, "batch_size=1000000000 is above the limit of 65,536"),
