@@ -16,39 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
-import time
 from pathlib import Path
 
 import torch
 
 from distributed import cpu_model  # bench/distributed.py
-from ganforge.config import build_config, parse_assignment, save_config
+from ganforge.config import parse_assignment
 from ganforge.evaluate import evaluate_run
 from ganforge.generate import generate
-from ganforge.run import RunDir
-from ganforge.training import make_trainer
-
-
-def train_for(preset: str, overrides: dict, root: Path, seconds: float) -> dict:
-    """Train `preset` into `root` until `seconds` of its loop have passed; what it did."""
-    cfg = build_config(preset, overrides=overrides | {"epochs": 100_000, "tensorboard": False})
-    run = RunDir(root)
-    run.root.mkdir(parents=True, exist_ok=False)
-    trainer = make_trainer(cfg, run, progress=False, echo=lambda *a: None)
-    save_config(cfg, run.config)
-    timer = threading.Timer(seconds, lambda: setattr(trainer, "stop_requested", True))
-    started = time.perf_counter()
-    timer.start()
-    if cfg.task == "gan":
-        trainer.fit()
-        steps = trainer.state.step
-    else:  # the image-to-image trainer goes epoch by epoch (bench/translate.py)
-        while trainer.run_epoch(trainer.epoch) == "epoch":
-            pass
-        steps = trainer.step
-    timer.cancel()
-    return {"preset": preset, "seconds": round(time.perf_counter() - started, 1), "steps": steps}
+from translate import train_for  # bench/translate.py: a run under a time budget
 
 
 def main():
@@ -68,9 +44,10 @@ def main():
     labelled = {"labels": args.labels, "conditional": True, "aux_classifier": 2.0, "class_balance": 1.0}
     gan = {"dataset": f"folder:{args.data}", "image_size": args.size, **(labelled if args.labels else {})}
     gan |= dict(parse_assignment(s) for s in args.sets)
-    stages = [train_for("folder32", gan, out / "gan", args.gan_seconds),
+    quiet = dict(echo=lambda *a: None)
+    stages = [train_for("folder32", gan, out / "gan", args.gan_seconds, **quiet),
               train_for("sr4", {"dataset": f"folder:{args.data}", "image_size": 4 * args.size}, out / "sr",
-                        args.sr_seconds)]
+                        args.sr_seconds, **quiet)]
     print(json.dumps(stages), flush=True)
     metrics = evaluate_run(out / "gan", n=args.n, upscale=out / "sr", labels=args.labels or None)
     generate(out / "gan", n=100, out=out / "grid.png", seed=1, upscale=out / "sr")  # one category a column

@@ -32,6 +32,28 @@ from ganforge.training import make_trainer
 EMOJI = "{data}/emoji/twitter,{data}/emoji/google"
 
 
+def train_for(preset: str, overrides: dict, root: Path, seconds: float, echo=print) -> dict:
+    """Train `preset` into the new run folder `root` until `seconds` of its loop have passed; the
+    timer ends it mid-epoch if need be, as Ctrl-C does (the step finishes, the run is saved)."""
+    cfg = build_config(preset, overrides={"epochs": 100_000, "tensorboard": False} | overrides)
+    run = RunDir(root)
+    run.root.mkdir(parents=True, exist_ok=False)
+    trainer = make_trainer(cfg, run, progress=False, echo=echo)
+    save_config(cfg, run.config)
+    timer = threading.Timer(seconds, lambda: setattr(trainer, "stop_requested", True))
+    started = time.perf_counter()
+    timer.start()
+    if cfg.task == "gan":  # noise to image: its trainer's own loop (bench/cascade.py's first stage)
+        trainer.fit()
+        steps, epochs = trainer.state.step, trainer.state.epoch
+    else:
+        while trainer.run_epoch(trainer.epoch) == "epoch":
+            pass
+        steps, epochs = trainer.step, trainer.epoch
+    timer.cancel()
+    return {"preset": preset, "epochs": epochs, "steps": steps, "loop_seconds": round(time.perf_counter() - started, 1)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="pix2pix")
@@ -49,24 +71,11 @@ def main():
     trained = {}
     if not args.score_only:
         data = os.environ.get("GANFORGE_DATA", "../shared/data")
-        overrides = {"dataset": args.dataset or ("pairs:" + EMOJI.format(data=os.path.realpath(data))),
-                     "epochs": 100_000, "tensorboard": False} | dict(parse_assignment(s) for s in args.sets)
-        cfg = build_config(args.preset, overrides=overrides)
-        run.root.mkdir(parents=True, exist_ok=False)
-        trainer = make_trainer(cfg, run, progress=False)
-        save_config(cfg, run.config)
-        # The budget ends the run mid-epoch if need be (a Ctrl-C's way: the step finishes, the run is saved).
-        timer = threading.Timer(args.budget, lambda: setattr(trainer, "stop_requested", True))
-        started = time.perf_counter()
-        timer.start()
-        while trainer.run_epoch(trainer.epoch) == "epoch":
-            pass
-        timer.cancel()
-        seconds = time.perf_counter() - started
-        trained = {"epochs": trainer.epoch, "steps": trainer.step, "loop_seconds": seconds,
-                   "sets": args.sets, "preset": args.preset}
-        print(f"trained {trainer.step} steps ({trainer.epoch} whole epochs) in {seconds:.0f} s; "
-              f"the same run: ganforge train --preset {args.preset} --set max_steps={trainer.step} "
+        overrides = {"dataset": args.dataset or ("pairs:" + EMOJI.format(data=os.path.realpath(data)))}
+        trained = train_for(args.preset, overrides | dict(parse_assignment(s) for s in args.sets), run.root, args.budget)
+        trained["sets"] = args.sets
+        print(f"trained {trained['steps']} steps ({trained['epochs']} whole epochs) in {trained['loop_seconds']:.0f} s; "
+              f"the same run: ganforge train --preset {args.preset} --set max_steps={trained['steps']} "
               + " ".join(f"--set {s}" for s in args.sets))
     from ganforge.evaluate import evaluate_run, format_report  # after training: a scoring fix needs no retraining
 

@@ -99,3 +99,11 @@ def test_evaluate_upscale_judges_the_large_images(two_runs, monkeypatch):
     G, cfg = load_generator(g16, upscale=sr4)
     assert cfg.image_size == 64 and torch.equal(seen["images"], sample(G, cfg.latent_dim, 8, 0, labels=torch.arange(8) % 10))
     assert seen["label_images"].shape == (8, 3, 64, 64)  # label accuracy: every class in turn, upscaled too
+
+
+def test_upscale_is_not_for_image_to_image_inputs(two_runs, tmp_path):
+    g16, sr4 = two_runs
+    out = CliRunner().invoke(cli, ["generate", str(sr4), "--input", str(tmp_path), "--upscale", str(sr4),
+                                   "--out", str(tmp_path / "o")])
+    assert out.exit_code != 0 and "--upscale is for runs that draw from noise" in out.output
+    assert "Traceback" not in out.output and not (tmp_path / "o").exists()

@@ -10,7 +10,7 @@ import threading
 import click
 
 from .cores import share_cores
-from .errors import GanforgeError
+from .errors import ConfigError, GanforgeError
 
 
 class Group(click.Group):
@@ -191,6 +191,9 @@ def generate(run_dir, n, out, seed, label, device, source, upscale):
 
     if source:
         from .generate import translate
+
+        if upscale:
+            raise ConfigError("--upscale is for runs that draw from noise; --input runs are image to image already")
 
         click.echo(f"wrote {translate(run_dir, source, out, device=device, echo=click.echo)}")
         return

@@ -1,8 +1,8 @@
 """Two runs as one generator: a small noise-to-image G, then a super-resolution run's net (`generate
 --upscale`, `evaluate --upscale`). LAPGAN (Denton et al. 2015) and StackGAN (Zhang et al. 2017)
-draw large images this way: the GAN learns the layout where steps are cheap (16 px: ~7x the
+draw large images this way: the GAN learns the layout where steps are cheap (16 px: ~5x the
 64 px step rate on a CPU), and the SR net, trained on the folder's real images alone, adds the
-detail. Measured on emoji in bench/folder.md ("64 px in two stages").
+detail. Measured on emoji in bench/folder.md ("three more roads").
 """
 
 from __future__ import annotations
