@@ -307,3 +307,18 @@ def test_run_files_are_as_readable_as_any_file_the_user_makes(run):
     os.umask(umask)
     for path in (run.config, run.metrics, run.checkpoint, run.previous_checkpoint, run.generator, run.sample_path(1)):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
+def test_a_run_that_fails_while_setting_up_leaves_no_folder(tmp_path):
+    """A new run whose data cannot be read stops in one line and leaves no folder holding only its lock
+    (which `info` and the web page would otherwise list as a broken run); a folder the user made is kept."""
+    empty = tmp_path / "no-images"
+    (empty / "sub").mkdir(parents=True)
+    code, _, err = run_cli("train", "--preset", "folder32", "--dataset", f"folder:{empty}", "--out", tmp_path / "new")
+    assert code != 0 and "no image files" in one_line(err)
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    code, _, err = run_cli("train", "--preset", "folder32", "--dataset", f"folder:{empty}", "--out", mine)
+    assert code != 0 and "no image files" in one_line(err)
+    assert mine.is_dir()

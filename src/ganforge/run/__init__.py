@@ -73,6 +73,13 @@ class RunDir:
         """The writer lock, held by train and resume for the whole run (lock.py)."""
         return writer_lock(self.root)
 
+    def remove_if_unused(self) -> None:
+        """Remove the folder if it holds nothing but its lock file: a new run that failed while
+        setting up (bad data, Ctrl-C) leaves no folder behind that viewers would take for a run."""
+        if [p.name for p in self.root.iterdir()] == [LOCK_NAME]:
+            (self.root / LOCK_NAME).unlink()
+            self.root.rmdir()
+
     def remove_temp_files(self) -> None:
         """Delete the temp files a killed writer left (fileio.make_temp names them .NAME.XXXX.tmp).
         Only the lock's holder calls this, so no live writer is using them."""

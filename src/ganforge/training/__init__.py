@@ -38,12 +38,18 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     """Train a new run into `out` (default: a new dated folder under runs_root). `callbacks` are
     called besides the run folder's own writers (training/callbacks). Under torchrun, each rank
     calls this; rank 0 alone makes the folder, holds its lock and writes (distributed.py)."""
-    with session() as world, ExitStack() as held:
-        echo = world.echo(echo)
-        run = world.first(lambda: start_run(cfg, out, runs_root, held, echo))
-        world.note_run(run.root)
-        trainer = make_trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
-        reason = fit(trainer)
+    made = []  # the folder, if this call made it and holds its lock (rank 0)
+    try:
+        with session() as world, ExitStack() as held:
+            echo = world.echo(echo)
+            run = world.first(lambda: start_run(cfg, out, runs_root, held, echo, made))
+            world.note_run(run.root)
+            trainer = make_trainer(cfg, run, callbacks=callbacks, progress=progress, echo=echo, world=world)
+            reason = fit(trainer)
+    except BaseException:
+        for new in made:  # the lock is released by now
+            new.remove_if_unused()
+        raise
     return TrainResult(run, reason, trainer.history)
 
 
@@ -60,14 +66,18 @@ def make_trainer(cfg: Config, run: RunDir, **options):
     return Trainer(cfg, run, **options)
 
 
-def start_run(cfg: Config, out, runs_root, held: ExitStack, echo) -> RunDir:
-    """A new run's folder, made, locked (until `held` closes) and checked to hold no run yet."""
+def start_run(cfg: Config, out, runs_root, held: ExitStack, echo, made: list) -> RunDir:
+    """A new run's folder, made, locked (until `held` closes) and checked to hold no run yet;
+    appended to `made` if this call made it."""
     run = RunDir(Path(out)) if out else new_run_dir(cfg, runs_root)
+    existed = run.root.exists()
     try:
         run.root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise write_error(run.root, err) from None
     held.enter_context(run.writing())
+    if not existed:
+        made.append(run)
     if run.has_checkpoint():
         raise CheckpointError(f"{run.root} already holds a run; resume it with --resume {run.root} or choose another --out")
     echo(f"run folder: {run.root}")
