@@ -31,6 +31,10 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu",
         return _upscaled(run_dir, upscale, device)
     run = open_run(run_dir)
     cfg = run.read_config()
+    return _loaded(run, cfg, device), cfg
+
+
+def _loaded(run, cfg: Config, device) -> torch.nn.Module:
     G = build_generator(cfg)
     if run.generator.is_file():
         load_into(G, read_generator(run.generator), f"{run.generator}")
@@ -39,11 +43,12 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu",
         load_into(G, generator_weights(saved), f"the generator in {path}")
     else:
         raise CheckpointError(f"{run.root} has no generator.safetensors yet; train at least one epoch first")
-    return G.to(device).eval(), cfg
+    return G.to(device).eval()
 
 
 def _upscaled(run_dir, sr_dir, device) -> tuple[torch.nn.Module, Config]:
-    cfg, sr_cfg = open_run(run_dir).read_config(), open_run(sr_dir).read_config()  # checked before any weights load
+    run, sr_run = open_run(run_dir), open_run(sr_dir)
+    cfg, sr_cfg = run.read_config(), sr_run.read_config()  # checked before any weights load
     if cfg.task != "gan" or sr_cfg.task != "sr":
         raise ConfigError(f"--upscale takes a run that draws from noise and a super-resolution run (--preset sr4); "
                           f"{run_dir} is a {cfg.task} run and {sr_dir} a {sr_cfg.task} run")
@@ -52,7 +57,7 @@ def _upscaled(run_dir, sr_dir, device) -> tuple[torch.nn.Module, Config]:
         raise ConfigError(f"--upscale {sr_dir}: it upscales {sr_cfg.channels}-channel {small} px images x{sr_cfg.scale}, "
                           f"but {run_dir} draws {cfg.channels}-channel {cfg.image_size} px ones; train the SR run with "
                           f"image_size={cfg.image_size * sr_cfg.scale} (or a scale that fits)")
-    upscaled = Upscaled(load_generator(run_dir, device)[0], load_generator(sr_dir, device)[0])
+    upscaled = Upscaled(_loaded(run, cfg, device), _loaded(sr_run, sr_cfg, device))
     return upscaled.eval(), dataclasses.replace(cfg, image_size=sr_cfg.image_size)
 
 

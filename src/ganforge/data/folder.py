@@ -47,16 +47,21 @@ class FolderOptions:
     background: str = "white"  # white | black | gray | #rrggbb: what transparent pixels become
 
 
+def image_files(folder: Path, name: str) -> list[Path]:
+    """The image files in `folder` and its sub-folders, sorted; one line naming `name` if there are none."""
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise DataError(f"{name}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or its subfolders; "
+                        "add images or pick another folder")
+    return paths
+
+
 def read_folder(folder: Path, options: FolderOptions = FolderOptions(), echo=None):
     """(uint8 images (N, C, S, S), int64 labels (N,) or None, class names or None), files in path order."""
     echo = echo or (lambda line: print(line, file=sys.stderr))
     name = f"folder:{folder}"
     _check_options(name, folder, options)
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise DataError(f"{name}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or its subfolders; "
-                        "add images or pick another folder")
-    paths, labels, class_names, skipped = _labelled(name, folder, paths, options.labels)
+    paths, labels, class_names, skipped = _labelled(name, folder, image_files(folder, name), options.labels)
     cached = _prepared_path(folder, paths, options)
     if cached.is_file():
         with np.load(cached, allow_pickle=False) as saved:

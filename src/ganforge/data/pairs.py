@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_write, cache_root
-from .folder import IMAGE_SUFFIXES, PREPARE_VERSION, SHOWN_SKIPPED, FolderOptions, Unusable, decode_image
+from .folder import (IMAGE_SUFFIXES, PREPARE_VERSION, SHOWN_SKIPPED, FolderOptions, Unusable, decode_image,
+                     image_files)
 
 PREFIX = "pairs:"
 TEST_FRACTION = 0.1  # of the names, by hash: 399 of the 3,786 emoji pairs
@@ -111,11 +112,7 @@ def load_named(folder: Path, split: str, options: FolderOptions = FolderOptions(
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder")
     # every image in it or its subfolders, as a GAN run on the same folder reads (names: relative paths)
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not names:
-        raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or its subfolders; "
-                        "add images or pick another folder")
+    names = [p.relative_to(folder).as_posix() for p in image_files(folder, str(folder))]
     images, kept, skipped = decode_named(folder, names, options)
     if skipped:
         echo(f"{folder}: skipped {len(skipped)} image(s): {_shown(skipped)}")
