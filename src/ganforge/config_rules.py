@@ -29,7 +29,7 @@ CHOICES = {
 # Upper bounds, far above any run these networks are made for: a slip like epochs=1e12 or
 # batch_size=10**9 is refused in one line before anything is allocated, not met as an
 # out-of-memory kill or a run that never ends.
-LIMITS = {"epochs": 1_000_000, "max_steps": 10**10, "batch_size": 65_536, "image_size": 1024, "latent_dim": 4096,
+LIMITS = {"epochs": 1_000_000, "max_steps": 10**10, "max_seconds": 10**9, "batch_size": 65_536, "image_size": 1024, "latent_dim": 4096,
           "g_width": 4096, "d_width": 4096, "n_fixed": 1024, "num_classes": 100_000, "eval_every": 1_000_000,
           "eval_n": 100_000, "penalty_every": 1_000_000, "pack": 64}
 
@@ -62,7 +62,7 @@ def validate(cfg) -> None:
     if cfg.conditional and cfg.dataset.startswith("folder:") and not cfg.labels:
         raise ConfigError(f"conditional=true needs class labels, and {cfg.dataset} has none; set labels=folders "
                           "(sub-folder names) or labels=csv:FILE:COLUMN, or conditional=false")
-    for key in ("r1", "r2", "gp", "aux_classifier", "d_recon"):
+    for key in ("r1", "r2", "gp", "aux_classifier", "d_recon", "max_seconds"):
         if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
             raise ConfigError(f"{key}={getattr(cfg, key)} must be 0 (off) or a positive weight")
     if cfg.cpu_kernels.endswith("-bf16") and cfg.precision not in ("bf16", "bf16-if-native"):

@@ -54,4 +54,5 @@ def checkpoint_line(run: RunDir) -> str:
         return str(err)
     state = saved["state"]
     kept = ", previous.pt kept" if path == run.checkpoint and run.previous_checkpoint.is_file() else ""
-    return f"{path} (epoch {state['epoch']}, step {state['step']}{kept})" + (f"; {note}" if note else "")
+    clock = f", {state['seconds']:.1f} s of training" if state.get("seconds") else ""  # older checkpoints: none
+    return f"{path} (epoch {state['epoch']}, step {state['step']}{clock}{kept})" + (f"; {note}" if note else "")

@@ -11,7 +11,7 @@ A run's state is read from what the folder holds:
     running      the process named in writer.lock is alive (lock.writer_alive); where that cannot be
                  told (the writer on another host, a folder from an older ganforge), the folder was
                  written recently (within a few epochs' time; STARTING_SECONDS before a first epoch)
-    interrupted  otherwise: stopped by Ctrl-C, --max-steps or a kill; `train --resume` continues it
+    interrupted  otherwise: stopped by Ctrl-C, max_steps, max_seconds or a kill; `train --resume` continues it
 """
 
 from __future__ import annotations

@@ -22,14 +22,14 @@ from .distributed import session
 from .loop import Trainer
 
 # What may change when a run continues; everything else is fixed by its checkpoint.
-RESUMABLE_FIELDS = ("epochs", "max_steps", "device", "precision", "compile", "data_dir", "tensorboard",
+RESUMABLE_FIELDS = ("epochs", "max_steps", "max_seconds", "device", "precision", "compile", "data_dir", "tensorboard",
                     "eval_every", "eval_n")
 
 
 @dataclass
 class TrainResult:
     run: RunDir
-    reason: str  # done | max_steps | interrupted
+    reason: str  # done | max_steps | max_seconds | interrupted
     records: list[dict]
 
 

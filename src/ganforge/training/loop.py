@@ -31,6 +31,7 @@ from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
 from .. import threads
 from . import accel as accel_setup
+from .budget import REASONS as BUDGETS, Budget
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .distributed import SOLO
 from .ema import EMA
@@ -131,6 +132,7 @@ class Trainer:
         self.fixed_labels = balanced_labels(cfg.n_fixed, cfg.num_classes, self.device) if cfg.conditional else None
         self.ema = EMA(self.G, cfg.ema) if cfg.ema and world.is_main else None
         self.step, self.step_path = make_step(cfg, self.G, self.D, self.accel, self.noise_gen, world, self.rank_gen)
+        self.budget = Budget(cfg, world)  # max_steps, max_seconds
         # ---- what the epoch record measures besides the step's stats
         self.health = Health(self.data.images, get_loss(cfg.loss).chance)
         self.evaluation = None
@@ -142,8 +144,7 @@ class Trainer:
         self.step_hooks = [c.on_step for c in self.callbacks if overrides(c, "on_step")]
         self.step_hooks += threads.step_hooks(self.device)  # thread fitting: none unless the CLI asked (cores.py)
         self.state, self.history, self.findings = TrainState(), [], []  # findings: diagnosis.jsonl's lines
-        self.stop_requested = False
-        self._fixed_samples = None  # (step, images) of the last sample_fixed()
+        self.stop_requested, self._fixed_samples = False, None  # _fixed_samples: (step, images) of the last sample_fixed()
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
@@ -188,8 +189,8 @@ class Trainer:
         return torch.multinomial(self.draw_weights, len(self.data), True, generator=gen).to(self.device)
 
     def fit(self) -> str:
-        """Train until cfg.epochs (or max_steps, or Ctrl-C). Returns why it stopped:
-        'done', 'max_steps' or 'interrupted'; raises TrainingDiverged on NaN/Inf."""
+        """Train until cfg.epochs (or max_steps / max_seconds, or Ctrl-C). Returns why it stopped:
+        'done', 'max_steps', 'max_seconds' or 'interrupted'; raises TrainingDiverged on NaN/Inf."""
         cfg, state = self.cfg, self.state
         if self.world.is_main:
             save_config(cfg, self.run.config)
@@ -204,7 +205,7 @@ class Trainer:
                 if outcome != "epoch":
                     reason = outcome
                     break
-        if reason == "max_steps" and state.epoch >= cfg.epochs:
+        if reason in BUDGETS and state.epoch >= cfg.epochs:
             reason = "done"
         self.finish(reason)
         return reason
@@ -227,6 +228,7 @@ class Trainer:
             stats = self.step(real, labels)
             step_seconds = time.perf_counter() - step_started
             state.stats_sum += stats
+            state.seconds += step_seconds
             if self.ema:
                 self.ema.update(state.step)
             state.batch, state.step, state.steps_in_epoch = state.batch + 1, state.step + 1, state.steps_in_epoch + 1
@@ -236,19 +238,18 @@ class Trainer:
                 for hook in self.step_hooks:
                     hook(event)
             # ---- a stop inside the epoch: save exactly here (every rank after the same step)
-            stop = self.world.stop(self.stop_requested)
-            if stop or (cfg.max_steps and state.step >= cfg.max_steps):
-                if state.batch < len(self.batches):
-                    state.seconds_in_epoch += time.perf_counter() - started
-                    bar.close()
-                    self.save()
-                    return "interrupted" if stop else "max_steps"
+            stop, spent = self.world.stop(self.stop_requested), self.budget.spent(state.step, state.seconds)
+            if (stop or spent) and state.batch < len(self.batches):
+                state.seconds_in_epoch += time.perf_counter() - started
+                bar.close()
+                self.save()
+                return "interrupted" if stop else spent
         bar.close()
         state.seconds_in_epoch += time.perf_counter() - started
         self.end_epoch(epoch)
         if self.world.stop(self.stop_requested):
             return "interrupted"
-        return "max_steps" if cfg.max_steps and state.step >= cfg.max_steps else "epoch"
+        return self.budget.spent(state.step, state.seconds) or "epoch"
 
     def end_epoch(self, epoch: int) -> None:
         state = self.state

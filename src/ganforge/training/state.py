@@ -10,13 +10,14 @@ from ..run.jsonl import jsonl_text
 class TrainState:
     """Counters of the run; saved in every checkpoint."""
 
-    def __init__(self, epoch=0, batch=0, step=0, stats_sum=None, steps_in_epoch=0, seconds_in_epoch=0.0):
+    def __init__(self, epoch=0, batch=0, step=0, stats_sum=None, steps_in_epoch=0, seconds_in_epoch=0.0, seconds=0.0):
         self.epoch = epoch  # epochs completed
         self.batch = batch  # batches done in the unfinished epoch
         self.step = step  # optimiser steps in total
         self.stats_sum = stats_sum  # running sum of STAT_NAMES over the unfinished epoch
         self.steps_in_epoch = steps_in_epoch
         self.seconds_in_epoch = seconds_in_epoch
+        self.seconds = seconds  # of training steps in total (max_seconds); absent from older checkpoints: 0
 
     def to_dict(self):
         return dict(vars(self))

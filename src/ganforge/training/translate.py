@@ -36,6 +36,7 @@ from ..run.jsonl import jsonl_text
 from ..seeding import derive_seed
 from ..viz import grid_image, save_png
 from .accel import resolve_device
+from .budget import Budget
 from .distributed import SOLO
 from .loop import batch_bounds, stop_on_ctrl_c
 
@@ -88,6 +89,7 @@ class TranslateTrainer:
         torch.manual_seed(cfg.seed)  # the global stream drives G's dropout
         self.build()
         self.epoch = self.batch = self.step = 0
+        self.seconds, self.budget = 0.0, Budget(cfg)  # seconds of training steps in total (max_seconds)
         self.sums = torch.zeros(len(self.LOSSES))  # over the unfinished epoch
         self.history, self.stop_requested = [], False
         # D reads the input beside the image, at the image's size (super-resolution: upscaled bicubically)
@@ -154,19 +156,21 @@ class TranslateTrainer:
                    disable=not (self.progress and sys.stderr.isatty()), unit="step")
         started = time.perf_counter()
         for start, end in self.batches[self.batch:]:
+            step_started = time.perf_counter()
             self.sums += self.train_step(to_float(self.a[order[start:end]]), to_float(self.b[order_b[start:end]]))
             self.batch, self.step = self.batch + 1, self.step + 1
+            self.seconds += time.perf_counter() - step_started
             bar.update(1)
-            if self.stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
-                if self.batch < len(self.batches):
-                    bar.close()
-                    self.save()
-                    return "interrupted" if self.stop_requested else "max_steps"
+            spent = self.budget.spent(self.step, self.seconds)
+            if (self.stop_requested or spent) and self.batch < len(self.batches):
+                bar.close()
+                self.save()
+                return "interrupted" if self.stop_requested else spent
         bar.close()
         self.end_epoch(epoch, time.perf_counter() - started)
         if self.stop_requested:
             return "interrupted"
-        return "max_steps" if cfg.max_steps and self.step >= cfg.max_steps else "epoch"
+        return self.budget.spent(self.step, self.seconds) or "epoch"
 
     def end_epoch(self, epoch: int, seconds: float) -> None:
         losses = dict(zip(self.LOSSES, (self.sums / max(self.batch, 1)).tolist()))
@@ -201,7 +205,8 @@ class TranslateTrainer:
     def save(self) -> None:
         state = {"config": self.cfg.to_dict(), **{name: part.state_dict() if part is not None else {}
                                                    for name, part in self.parts().items()},
-                 "state": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "sums": self.sums},
+                 "state": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "sums": self.sums,
+                           "seconds": self.seconds},
                  "rng": {"cpu": torch.get_rng_state()}, "records": {"metrics.jsonl": jsonl_text(self.history), "diagnosis.jsonl": ""}}
         ckpt.save_checkpoint(self.run.checkpoint, state, previous=self.run.previous_checkpoint)
         ckpt.save_generator(self.run.generator, self.G, self.cfg.to_dict())
@@ -218,5 +223,6 @@ class TranslateTrainer:
                 part.load_state_dict(saved.get(name, {}))
         s = saved["state"]
         self.epoch, self.batch, self.step, self.sums = s["epoch"], s["batch"], s["step"], s["sums"]
+        self.seconds = s.get("seconds", 0.0)  # older checkpoints: none counted
         torch.set_rng_state(saved["rng"]["cpu"])
         self.history, _ = self.run.restore_records(self.epoch, saved.get("records"), self.echo)

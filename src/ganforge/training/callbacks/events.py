@@ -57,5 +57,5 @@ class EpochEnd:
 class RunEnd:
     cfg: Config
     run: RunDir
-    reason: str  # done | max_steps | interrupted | diverged
+    reason: str  # done | max_steps | max_seconds | interrupted | diverged
     epoch: int  # epochs completed

@@ -1,0 +1,26 @@
+"""When a run's own limits say stop: max_steps (optimiser steps in total) and max_seconds (seconds
+of training steps in total, the clock the benchmarks count: sampling, evaluation and checkpoints
+are outside it). Both count across resumes, so `--resume RUN --set max_seconds=1800` goes on to 30
+minutes in all. A step count repeats exactly with a seed; a time budget cannot (how many steps fit
+depends on the machine), which is why runs in tests and the README's repeatable commands use steps.
+"""
+
+from __future__ import annotations
+
+from .distributed import SOLO
+
+REASONS = ("max_steps", "max_seconds")  # what spent() answers: a run stopped by its budget, resumable
+
+
+class Budget:
+    def __init__(self, cfg, world=SOLO):
+        self.max_steps, self.max_seconds, self.world = cfg.max_steps, cfg.max_seconds, world
+
+    def spent(self, steps: int, seconds: float) -> str | None:
+        """Which limit is reached, or None. Under torchrun each rank's clock differs a little, so
+        the ranks agree on the time limit (an all-reduce, only when one is set), as on Ctrl-C."""
+        if self.max_steps and steps >= self.max_steps:
+            return "max_steps"
+        if self.max_seconds and self.world.stop(seconds >= self.max_seconds):
+            return "max_seconds"
+        return None
