@@ -1,10 +1,10 @@
 """Data-parallel training on torch.distributed (issue #13), on CPU with gloo: real torchrun
 workers, the tutorial networks at a sixteenth of their width, a few steps each.
 
-One torchrun job (tests/distributed_worker.py) trains five runs in one process group, and the
+One torchrun job (tests/distributed_worker.py) trains six runs in one process group, and the
 tests read what it left: a straight 2-process run, one stopped by Ctrl-C on rank 0 and resumed,
-one of networks without batch statistics, compared with the same run in one process, and one
-with a gradient penalty and augmentation."""
+one of networks without batch statistics, compared with the same run in one process, one
+with a gradient penalty and augmentation, and one stopped by a time budget."""
 
 import json
 import os
@@ -41,17 +41,18 @@ NANO_ARGS = ["--preset", "dcgan-mnist", "--dataset", "embedded-mnist", "--set", 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """The worker's five runs, in one torchrun job; returns its folder."""
+    """The worker's six runs, in one torchrun job; returns its folder."""
     root = tmp_path_factory.mktemp("distributed")
     jobs = [dict(name="straight", op="train", out=str(root / "straight"), overrides=STEPS),
             dict(name="part", op="train", out=str(root / "split"), overrides=STEPS, sigint_at=3),
             dict(name="resumed", op="resume", out=str(root / "split"), overrides={}),
             dict(name="plain", op="train", out=str(root / "plain"), overrides=PLAIN, no_batchnorm=True),
-            dict(name="penalised", op="train", out=str(root / "penalised"), overrides=PENALISED)]
+            dict(name="penalised", op="train", out=str(root / "penalised"), overrides=PENALISED),
+            dict(name="timed", op="train", out=str(root / "timed"), overrides=dict(NANO, max_seconds=1e-9))]
     done = subprocess.run([*TORCHRUN, str(WORKER), str(root), json.dumps(jobs)], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("run folder: ") == 5, done.stdout  # rank 0 alone speaks
+    assert done.stdout.count("run folder: ") == 6, done.stdout  # rank 0 alone speaks
     assert "UserWarning" not in done.stderr and "FutureWarning" not in done.stderr, done.stderr
     return root
 
@@ -119,6 +120,14 @@ def test_interrupted_and_resumed_two_process_run_ends_where_the_straight_one_end
     for key in ("G", "D", "G_ema", "opt_g", "opt_d", "rng", "ranks"):  # ranks: each rank's streams, sums, buffers
         assert_same(a[key], b[key], key)
     assert untimed(straight.read_metrics()) == untimed(resumed.read_metrics())
+
+
+def test_the_ranks_agree_to_stop_on_a_time_budget(job):
+    """Each rank's clock is its own; the all-reduce makes them stop after the same step, with one checkpoint."""
+    states = rank_states(job, "timed")
+    assert [(s["reason"], s["step"]) for s in states] == [("max_seconds", 1)] * 2
+    saved = load_checkpoint(RunDir(job / "timed").checkpoint)
+    assert saved["state"]["step"] == 1 and saved["state"]["seconds"] > 0 and saved["world_size"] == 2
 
 
 @pytest.mark.slow
