@@ -107,3 +107,43 @@ def test_upscale_is_not_for_image_to_image_inputs(two_runs, tmp_path):
                                    "--out", str(tmp_path / "o")])
     assert out.exit_code != 0 and "--upscale is for runs that draw from noise" in out.output
     assert "Traceback" not in out.output and not (tmp_path / "o").exists()
+
+
+def test_interpolate_and_export_take_the_upscaled_generator(two_runs, tmp_path):
+    """The viewers that draw from a run draw the same images with --upscale as generate does."""
+    g16, sr4 = two_runs
+    run = lambda *args: CliRunner().invoke(cli, [*map(str, args)])  # noqa: E731
+    out = run("interpolate", g16, "--upscale", sr4, "--seeds", "5,6", "--steps", "3", "--label", "2",
+              "--out", tmp_path / "walk.npz")
+    assert out.exit_code == 0, out.output
+    out = run("generate", g16, "--upscale", sr4, "--n", "1", "--seed", "6", "--label", "2", "--out", tmp_path / "one.npz")
+    assert out.exit_code == 0, out.output
+    with np.load(tmp_path / "walk.npz") as walk, np.load(tmp_path / "one.npz") as one:
+        frames, last = walk["images"], one["images"]
+    assert frames.shape == (3, 64, 64, 3) and np.array_equal(frames[-1], last[0])  # the walk ends on seed 6's image
+    # a synthetic dataset at the SR run's size: image i is image i of `generate --n 20 --seed 4 --upscale`
+    out = run("export", g16, "--upscale", sr4, "--dataset", tmp_path / "synth", "--per-class", "2", "--seed", "4")
+    assert out.exit_code == 0, out.output
+    manifest = yaml.safe_load((tmp_path / "synth" / "manifest.json").read_text())
+    assert manifest["image_shape"] == [3, 64, 64] and manifest["upscaled_by"] == str(sr4.resolve())
+    assert "--upscale SR_RUN" in manifest["order"]
+    G, cfg = load_generator(g16, upscale=sr4)
+    with np.load(tmp_path / "synth" / manifest["files"][0]) as synth:
+        assert np.array_equal(synth["images"], sample(G, cfg.latent_dim, 20, 4).permute(0, 2, 3, 1).numpy())
+    out = run("export", g16, "--upscale", sr4, "--card", tmp_path / "card.md")
+    assert out.exit_code != 0 and "--card describes one run" in out.output and not (tmp_path / "card.md").exists()
+
+
+def test_export_onnx_upscale_is_one_graph_from_noise_to_64_px(two_runs, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    g16, sr4 = two_runs
+    out = CliRunner().invoke(cli, ["export", str(g16), "--upscale", str(sr4), "--onnx", str(tmp_path / "g.onnx")])
+    assert out.exit_code == 0, out.output
+    session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
+    noise, labels = torch.randn(3, 128, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 4, 9])
+    image = session.run(None, {"noise": noise.numpy(), "label": labels.numpy()})[0]
+    assert image.shape == (3, 3, 64, 64)
+    G, _ = load_generator(g16, upscale=sr4)
+    with torch.no_grad():
+        expected = G(noise, labels)
+    assert np.abs(image - expected.numpy()).max() < 0.02  # a uint8 level (0.008) either side of G's rounding

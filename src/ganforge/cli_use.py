@@ -13,8 +13,9 @@ import click
               help="x.gif: animation; x.png: one strip; x.npz: uint8 frames (F,H,W,C); x.mp4: video (needs ffmpeg).")
 @click.option("--label", type=int, metavar="K", help="Conditional runs: the class drawn throughout.  [default: 0]")
 @click.option("--ms-per-frame", type=click.IntRange(10, 10000), default=100, metavar="MS", help="GIF/MP4 frame time.")
+@click.option("--upscale", metavar="SR_RUN", help="Upscale the frames with a super-resolution run's net (as generate).")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def interpolate(run_dir, seeds, steps, out, label, ms_per_frame, device):
+def interpolate(run_dir, seeds, steps, out, label, ms_per_frame, upscale, device):
     """Walk the latent space from seed to seed (slerp) and write the frames.
 
     The first and last frames are what `ganforge generate RUN --n 1 --seed S` draws.
@@ -26,7 +27,8 @@ def interpolate(run_dir, seeds, steps, out, label, ms_per_frame, device):
     """
     from .walk import interpolate as walk, parse_seeds
 
-    what = walk(run_dir, parse_seeds(seeds), steps, out, label=label, ms_per_frame=ms_per_frame, device=device)
+    what = walk(run_dir, parse_seeds(seeds), steps, out, label=label, ms_per_frame=ms_per_frame, device=device,
+                upscale=upscale)
     click.echo(f"wrote {what}")
 
 
@@ -62,8 +64,10 @@ def serve(runs_dir, host, port):
               help="Write a model card (data and licence, recipe, metrics, intended use, limits).  "
               "[default FILE: MODEL_CARD.md]")
 @click.option("--metrics", "metrics_file", metavar="FILE", help="With --card: the JSON of `ganforge evaluate --json`.")
+@click.option("--upscale", metavar="SR_RUN", help="With --onnx or --dataset: the generator upscaled by a super-resolution "
+              "run's net, as `generate --upscale` draws (one ONNX graph; the dataset at the SR run's size).")
 @click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
-def export(run_dir, onnx_out, dataset_dir, per_class, fmt, seed, card, metrics_file, device):
+def export(run_dir, onnx_out, dataset_dir, per_class, fmt, seed, card, metrics_file, upscale, device):
     """Take a trained generator elsewhere: ONNX, a synthetic labelled dataset, a model card.
 
     \b
@@ -73,16 +77,18 @@ def export(run_dir, onnx_out, dataset_dir, per_class, fmt, seed, card, metrics_f
     """
     if not (onnx_out or dataset_dir or card):
         raise click.UsageError("say what to export: --onnx FILE, --dataset DIR and/or --card [FILE]")
+    if upscale and card:
+        raise click.UsageError("--card describes one run; write it without --upscale (the SR run has a card of its own)")
     from . import export as exporting
     from .export.onnx_model import onnx_path
 
     if onnx_out:
-        done = exporting.export_onnx(run_dir, onnx_path(onnx_out))
+        done = exporting.export_onnx(run_dir, onnx_path(onnx_out), upscale=upscale)
         check = "not checked (pip install onnxruntime to check it)" if done["max_diff"] is None else \
             f"onnxruntime matches PyTorch to {done['max_diff']:.1e} ({done['checked']})"
         click.echo(f"wrote {done['path']}: inputs {', '.join(done['inputs'])} -> image; {check}")
     if dataset_dir:
-        manifest = exporting.export_dataset(run_dir, dataset_dir, per_class, fmt, seed, device)
+        manifest = exporting.export_dataset(run_dir, dataset_dir, per_class, fmt, seed, device, upscale=upscale)
         click.echo(f"wrote {manifest['total']:,} images ({per_class:,} per class, seed {seed}) as {fmt} in "
                    f"{dataset_dir}, with manifest.json")
     if card:

@@ -152,7 +152,7 @@ def _write_mp4(frames: np.ndarray, out: Path, ms_per_frame: int) -> None:
 
 
 def interpolate(run_dir: str | Path, seeds: list[int], steps: int, out: str | Path, label: int | None = None,
-                ms_per_frame: int = 100, device: str = "cpu") -> str:
-    """`ganforge interpolate`: a run's walk through `seeds`, written to `out`."""
-    G, cfg = load_generator(run_dir, device)
+                ms_per_frame: int = 100, device: str = "cpu", upscale: str | Path | None = None) -> str:
+    """`ganforge interpolate`: a run's walk through `seeds` (upscaled by an SR run's net, if given), written to `out`."""
+    G, cfg = load_generator(run_dir, device, upscale)
     return write_walk(walk_images(G, cfg.latent_dim, seeds, steps, label, device=device), out, ms_per_frame)

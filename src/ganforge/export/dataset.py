@@ -41,9 +41,10 @@ def class_names(cfg) -> list[str]:
 
 
 def export_dataset(run_dir: str | Path, out: str | Path, per_class: int = 1000, fmt: str = "npz", seed: int = 0,
-                   device: str = "cpu") -> dict:
-    """Draw per_class images of every class and write them to the folder `out`; returns the manifest."""
-    G, cfg = load_generator(run_dir, device)
+                   device: str = "cpu", upscale: str | Path | None = None) -> dict:
+    """Draw per_class images of every class (upscaled by an SR run's net, if given) and write them to
+    the folder `out`; returns the manifest."""
+    G, cfg = load_generator(run_dir, device, upscale)
     out = Path(out)
     _check(cfg, out, per_class, fmt)
     k = cfg.num_classes
@@ -58,7 +59,9 @@ def export_dataset(run_dir: str | Path, out: str | Path, per_class: int = 1000, 
         "ema": cfg.ema > 0, "seed": seed, "per_class": per_class, "total": n,
         "counts": {name: int((labels == i).sum()) for i, name in enumerate(names)},
         "class_names": names, "image_shape": list(cfg.image_shape), "dataset": cfg.dataset, "preset": cfg.preset,
-        "order": f"image i has class i mod {k}; it is image i of `ganforge generate RUN --n {n} --seed {seed}`",
+        "upscaled_by": None if upscale is None else str(Path(upscale).resolve()),
+        "order": f"image i has class i mod {k}; it is image i of `ganforge generate RUN --n {n} --seed {seed}"
+                 + ("`" if upscale is None else " --upscale SR_RUN`"),
         "files": files, "ganforge": __version__, "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     atomic_write(out / "manifest.json", lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n"))

@@ -41,11 +41,12 @@ class OnnxGenerator(nn.Module):
         return self.G(noise) if label is None else self.G(noise, label)
 
 
-def export_onnx(run_dir: str | Path, out: str | Path, check: bool = True) -> dict:
+def export_onnx(run_dir: str | Path, out: str | Path, check: bool = True, upscale: str | Path | None = None) -> dict:
     """Write the run's generator to `out` as ONNX; returns what was written and, when onnxruntime is
     installed and check is on, the largest difference to PyTorch it measured. An image-to-image
-    run's graph takes `input`, an image batch (N, C, S, S) in [-1, 1], instead of noise."""
-    G, cfg = load_generator(run_dir)
+    run's graph takes `input`, an image batch (N, C, S, S) in [-1, 1], instead of noise. upscale: an
+    SR run whose net follows G in the same graph (nets/cascade.py), as `generate --upscale` draws."""
+    G, cfg = load_generator(run_dir, upscale=upscale)
     net = (G if cfg.task != "gan" else OnnxGenerator(G)).eval()
     num_classes = getattr(net, "num_classes", 0)
     examples = list(_examples(cfg, num_classes))
@@ -54,6 +55,8 @@ def export_onnx(run_dir: str | Path, out: str | Path, check: bool = True) -> dic
     inputs = f"input float32 (N, {'x'.join(map(str, cfg.input_shape))}) in [-1, 1]" if cfg.task != "gan" else \
         "noise float32 (N, latent_dim)" + (", label int64 (N,)" if num_classes else "")
     meta = {"ganforge.config": json.dumps(cfg.to_dict()), "ganforge.image_range": "[-1, 1]", "ganforge.inputs": inputs}
+    if upscale is not None:  # the config is the noise run's, at the SR run's image size
+        meta["ganforge.upscaled_by"] = str(Path(upscale).resolve())
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     data = model.SerializeToString()
