@@ -110,6 +110,36 @@ def test_teaching_learns_caches_and_repeats_whatever_the_run_drew(emoji32, tmp_p
     assert all(torch.equal(v, third.stages.state_dict()[k]) for k, v in first.stages.state_dict().items())
 
 
+class _RankOne:
+    """Rank 1 of two, as training/distributed.py's world is to it: first(fn) waits while rank 0 runs
+    its own call (here `rank0`, in this process), then hands on rank 0's answer; fn is not run here."""
+
+    world, is_main = 2, False
+
+    def __init__(self, rank0):
+        self.rank0, self.waited = rank0, 0
+
+    def first(self, fn):
+        self.waited += 1
+        return self.rank0()
+
+
+def test_under_torchrun_rank_0_alone_teaches_and_the_others_read_its_cache(emoji32, tmp_path, monkeypatch):
+    from ganforge.metrics import contrastive
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    taught, fit = [], contrastive.fit_contrastive
+    monkeypatch.setattr(contrastive, "fit_contrastive", lambda *a, **k: taught.append(1) or fit(*a, **k))
+    passes, quiet = 8 * len(emoji32), lambda *a: None
+    rank0 = wrapped(DCGANDiscriminator(3, 32, width=8), seed=0)
+    rank1 = wrapped(DCGANDiscriminator(3, 32, width=8), seed=3)  # another draw: what it ends with comes from rank 0
+    world = _RankOne(lambda: teaching.teach_features(rank0, emoji32, passes=passes, echo=quiet))
+    info = teaching.teach_features(rank1, emoji32, passes=passes, echo=quiet, world=world)
+    assert world.waited == 1 and len(taught) == 1  # taught once, by rank 0; rank 1 read the cache it wrote
+    assert info["epochs"] == 8
+    assert all(torch.equal(v, rank1.stages.state_dict()[k]) for k, v in rank0.stages.state_dict().items())
+
+
 def test_d_features_is_checked():
     with pytest.raises(ConfigError, match="d_features=true: D's frozen feature network comes with task gan"):
         build_config("dcgan-mnist", overrides={"d_features": True})

@@ -19,6 +19,7 @@ from ..data import ImageData
 from ..fileio import cache_root
 from ..nets.features import FeatureDiscriminator
 from ..seeding import private_rng
+from .distributed import SOLO
 
 FEATURE_SEED = 1
 RECIPE = 1  # bump when the stages or their teaching change: cached ones of other recipes are not reused
@@ -32,10 +33,15 @@ def feature_path(data: ImageData) -> Path:
 
 
 def teach_features(D: FeatureDiscriminator, data: ImageData, passes: int = IMAGE_PASSES, device="cpu",
-                   echo=print) -> dict:
-    """Load D's stages from the cache, or teach them on `data` now and cache them; returns their info."""
+                   echo=print, world=SOLO) -> dict:
+    """Load D's stages from the cache, or teach them on `data` now and cache them; returns their info.
+    Under torchrun rank 0 alone teaches and writes the cache entry while the others wait, then they
+    read it (a rank on another machine, with a cache of its own, teaches the same stages itself)."""
     from ..metrics import cache, contrastive  # the metrics stack, loaded only by runs that use it
 
+    if world.world > 1:
+        info = world.first(lambda: teach_features(D, data, passes, device, echo))
+        return info if world.is_main else teach_features(D, data, passes, device, echo)
     path = feature_path(data)
     if (entry := cache.load_entry(path)) is not None:
         tensors, info = entry

@@ -122,7 +122,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the global stream drives dropout
         G, D = build_networks(cfg, derive_seed(cfg.seed, "init"))
         if cfg.d_features:  # D's frozen feature network: taught once per dataset, cached (features.py)
-            teach_features(D, self.data, device=self.device, echo=echo)
+            teach_features(D, self.data, device=self.device, echo=echo, world=world)
         self.G, self.D = (world.prepare(self.accel.prepare(net)) for net in (G, D))
         self.noise_gen = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "noise"))
         self.rank_gen = world.seed_rank(cfg.seed, self.device) or self.noise_gen  # augmentation, penalties
