@@ -94,3 +94,19 @@ def sr_run(data_root, tmp_path_factory):
                                              device="cpu", tensorboard=False))
     out = tmp_path_factory.mktemp("sr-run") / "upscale"
     return train(cfg, out=out, progress=False, echo=lambda *a: None).run
+
+
+@pytest.fixture(scope="session")
+def cascade_runs(emoji, tmp_path_factory):
+    """Two runs that draw as one (`--upscale`): a conditional 16 px folder run on 128 real emoji (both
+    vendors, 10 categories) and an x4 SR run on real Google emoji at 64 px, one short epoch each."""
+    from ganforge.training import train
+
+    root = tmp_path_factory.mktemp("cascade")
+    quiet = dict(progress=False, echo=lambda *a: None)
+    gan = build_config("folder32", overrides=dict(
+        dataset=f"folder:{emoji}", labels="csv:labels.csv:category", conditional=True, image_size=16, g_width=32,
+        d_width=16, subset=128, batch_size=32, epochs=1, seed=3, tensorboard=False))
+    sr = build_config("sr4", overrides=dict(dataset=f"folder:{emoji / 'google'}", g_width=8, d_width=8, subset=64,
+                                            batch_size=16, epochs=1, seed=4, tensorboard=False))
+    return train(gan, out=root / "g16", **quiet).run.root, train(sr, out=root / "sr4", **quiet).run.root

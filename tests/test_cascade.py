@@ -16,7 +16,6 @@ from ganforge.errors import ConfigError
 from ganforge.generate import apply_translation, load_generator
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.nets.sampling import sample
-from ganforge.training import train
 
 
 def test_the_dcgan_family_makes_16_px_images():
@@ -29,18 +28,9 @@ def test_the_dcgan_family_makes_16_px_images():
         build_config("folder32", overrides=dict(image_size=16, arch="lite"))
 
 
-@pytest.fixture(scope="module")
-def two_runs(emoji, tmp_path_factory):
-    """A conditional 16 px folder run on 128 real emoji (both vendors, 10 categories) and an x4 SR run
-    on real Google emoji at 64 px: one short epoch each."""
-    root = tmp_path_factory.mktemp("cascade")
-    quiet = dict(progress=False, echo=lambda *a: None)
-    gan = build_config("folder32", overrides=dict(
-        dataset=f"folder:{emoji}", labels="csv:labels.csv:category", conditional=True, image_size=16, g_width=32,
-        d_width=16, subset=128, batch_size=32, epochs=1, seed=3, tensorboard=False))
-    sr = build_config("sr4", overrides=dict(dataset=f"folder:{emoji / 'google'}", g_width=8, d_width=8, subset=64,
-                                            batch_size=16, epochs=1, seed=4, tensorboard=False))
-    return train(gan, out=root / "g16", **quiet).run.root, train(sr, out=root / "sr4", **quiet).run.root
+@pytest.fixture()
+def two_runs(cascade_runs):
+    return cascade_runs
 
 
 def test_generate_upscale_is_the_sr_net_on_the_small_images(two_runs, tmp_path):

@@ -369,3 +369,33 @@ def test_serve_command(runs_dir, tmp_path):
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0 and out.strip() == "stopped"
     assert err.startswith("warning: listening on 0.0.0.0, beyond this machine") and len(err.splitlines()) == 1
+
+
+def test_a_noise_run_draws_through_a_super_resolution_run_that_fits(cascade_runs, tmp_path):
+    """The run page lists the SR runs here that take this run's images; a draw and a walk through
+    one are what `generate --upscale` and `interpolate --upscale` make; a run that does not fit is refused."""
+    from ganforge.generate import load_generator
+    from ganforge.nets.sampling import sample
+
+    g16, sr4 = cascade_runs
+    root = tmp_path / "runs"
+    root.mkdir()
+    for run in (g16, sr4):
+        shutil.copytree(run, root / run.name)
+    shutil.copytree(sr4, root / "sr2")  # a x2 run from 32 px: does not take 16 px images
+    config = (root / "sr2" / "config.yaml").read_text()
+    (root / "sr2" / "config.yaml").write_text(config.replace("scale: 4", "scale: 2"))
+    with TestClient(create_app(root, poll_seconds=0.1, stream_seconds=0.5)) as client:
+        assert client.get("/api/runs/g16").json()["upscalers"] == ["sr4"]
+        assert client.get("/api/runs/sr4").json()["upscalers"] == []  # an SR run draws from images, not noise
+        drawn = client.get("/api/runs/g16/samples?seed=5&n=3&label=2&upscale=sr4").json()["images"]
+        G, cfg = load_generator(g16, upscale=sr4)
+        for k, image in enumerate(drawn):
+            expected = sample(G, cfg.latent_dim, 1, 5 + k, label=2)[0].permute(1, 2, 0).numpy()
+            assert np.array_equal(decode(image["png"]), expected)  # generate --upscale --n 1 --seed 5+k
+        assert decode(client.get("/api/runs/g16/samples?seed=5&n=1").json()["images"][0]["png"]).shape == (16, 16, 3)
+        strip = client.get("/api/runs/g16/walk?seeds=1,2&steps=3&label=0&upscale=sr4")
+        assert strip.status_code == 200 and Image.open(io.BytesIO(strip.content)).size == (3 * 66 + 2, 68)  # 64 px frames
+        one_line_error(client.get("/api/runs/g16/samples?n=1&upscale=sr2"), 400, "upscales 3-channel 32 px images x2")
+        one_line_error(client.get("/api/runs/sr4/samples?n=1&upscale=g16"), 400, "super-resolution run")
+        one_line_error(client.get("/api/runs/g16/samples?n=1&upscale=..%2Fescape"), 404)

@@ -188,3 +188,25 @@ def test_an_image_to_image_run_takes_an_image_from_the_page(served, sr_run, page
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
     page.set_input_files("input[name=image]", str(tmp_path / "broken.png"))
     page.wait_for_function("() => document.querySelector('.translate .error').textContent.includes('cannot be used')")
+
+
+def test_a_noise_run_draws_and_walks_through_an_sr_run_from_the_page(served, cascade_runs, page):
+    """A 16 px run beside an x4 SR run that fits: the page offers it, and draws and walks at 64 px."""
+    root, url = served
+    for run in cascade_runs:
+        shutil.copytree(run, root / run.name)
+    page.goto(f"{url}/#/run/g16/play")
+    assert page.locator("select[name=upscale] option").all_text_contents() == ["none", "sr4"]
+    page.fill("input[name=n]", "4")
+    page.click("button[name=draw]")
+    page.wait_for_function("() => document.querySelectorAll('.sample').length === 4")
+    assert image_range(page, ".sample:nth-child(1) img")[0] == 16
+    page.select_option("select[name=upscale]", "sr4")
+    page.click("button[name=draw]")
+    page.wait_for_function("() => document.querySelector('.sample img').naturalWidth === 64")
+    assert image_range(page, ".sample:nth-child(2) img")[0] == 64  # its pixels: test_serve's upscale test
+    assert page.get_attribute(".sample:nth-child(2)", "title").endswith("--seed 2 --label 1 --upscale sr4")  # every class in turn
+    page.click("button[name=walk]")
+    page.wait_for_function("() => document.querySelector('img.strip').src.startsWith('blob:')")
+    assert image_range(page, "img.strip")[0] == 8 * 66 + 2  # eight 64 px frames
+    assert page.text_content("code.command").endswith("--label 0 --upscale sr4 --out walk.gif")

@@ -6,8 +6,9 @@
     GET /api/runs/{run}            one run: the above, config, records, diagnosis, grids
     GET /api/stream                SSE: `runs` (the list) whenever a run changes or appears
     GET /api/runs/{run}/stream     SSE: `run` (all of it), then `records` (new epochs) and `run` again on other changes
-    GET /api/runs/{run}/samples    ?seed=&n=&label= -> images (data: URLs) and the judge's verdicts
-    GET /api/runs/{run}/walk       ?seeds=1,2[,..]&steps=&label=&format=png|gif -> a strip or a GIF
+    GET /api/runs/{run}/samples    ?seed=&n=&label=&upscale= -> images (data: URLs) and the judge's verdicts
+    GET /api/runs/{run}/walk       ?seeds=1,2[,..]&steps=&label=&upscale=&format=png|gif -> a strip or a GIF
+                                   (upscale=SR_RUN: through that super-resolution run's net, as generate --upscale)
     POST /api/runs/{run}/translate an image file as the body -> it and the image-to-image run's output
     GET /files/{path}              an image under RUNS_DIR (grids, progress.gif, losses.png)
 
@@ -131,7 +132,7 @@ def samples(request):
     seed = int_param(request, "seed", 0, 0, MAX_SEED)
     count = int_param(request, "n", 16, 1, 10**6)
     label = int_param(request, "label", None, 0, 10**6)
-    return JSONResponse(request.app.state.playground.draw(run, seed, count, label))
+    return JSONResponse(request.app.state.playground.draw(run, seed, count, label, upscaler(request)))
 
 
 def walk(request):
@@ -142,9 +143,15 @@ def walk(request):
     form = request.query_params.get("format", "png")
     if form not in ("png", "gif"):
         raise RequestError(f"format={form[:20]!r}: png (a strip) or gif (an animation)")
-    body = request.app.state.playground.walk(run, seeds, steps, label, form)
+    body = request.app.state.playground.walk(run, seeds, steps, label, form, upscaler(request))
     name = f"walk_{'-'.join(map(str, seeds))}_{steps}.{form}"
     return Response(body, media_type=f"image/{form}", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+def upscaler(request):
+    """The super-resolution run named by ?upscale=, or None."""
+    name = request.query_params.get("upscale", "")
+    return request.app.state.runs.run(name) if name else None
 
 
 async def translate(request):

@@ -52,17 +52,15 @@ class Playground:
         self._lock = threading.Lock()  # one sampling at a time: CPU work never piles up
         self.echo = echo
 
-    def generator(self, run: RunDir, inputs: bool = False):
+    def generator(self, run: RunDir, inputs: bool = False, upscale: RunDir | None = None):
         """(G, cfg), loaded once per version of the run's generator file (a running run rewrites it).
-        inputs: the caller has an image for G (an image-to-image run); else G draws from noise."""
-        try:
-            stat = run.generator.stat()
-        except OSError:
-            raise CheckpointError(f"{run.root.name} has no generator.safetensors yet; it appears after the first "
-                                  "epoch") from None
-        key = (str(run.root), stat.st_mtime_ns, stat.st_size)
+        inputs: the caller has an image for G (an image-to-image run); else G draws from noise.
+        upscale: a super-resolution run whose net takes G's images (`generate --upscale`)."""
+        key = (str(run.root), *self._version(run))
+        if upscale is not None:
+            key += (str(upscale.root), *self._version(upscale))
         if key not in self._generators:
-            self._generators[key] = load_generator(run.root)
+            self._generators[key] = load_generator(run.root, upscale=None if upscale is None else upscale.root)
             while len(self._generators) > CACHED_GENERATORS:
                 self._generators.popitem(last=False)
         self._generators.move_to_end(key)
@@ -74,14 +72,23 @@ class Playground:
                                f"(or ganforge generate {run.root.name} --input IMAGE_OR_FOLDER --out OUT)")
         return G, cfg
 
-    def draw(self, run: RunDir, seed: int, count: int, label: int | None) -> dict:
+    @staticmethod
+    def _version(run: RunDir) -> tuple[int, int]:
+        try:
+            stat = run.generator.stat()
+        except OSError:
+            raise CheckpointError(f"{run.root.name} has no generator.safetensors yet; it appears after the first "
+                                  "epoch") from None
+        return stat.st_mtime_ns, stat.st_size
+
+    def draw(self, run: RunDir, seed: int, count: int, label: int | None, upscale: RunDir | None = None) -> dict:
         """`count` images, image k from seed `seed + k`; label None: every class in turn."""
         if not 1 <= count <= MAX_COUNT:
             raise RequestError(f"n={count}: draw 1 to {MAX_COUNT} images")
         if not 0 <= seed <= MAX_SEED - count:
             raise RequestError(f"seed={seed}: use 0 to {MAX_SEED - count} (images take seeds seed..seed+n-1)")
         with self._lock:
-            G, cfg = self.generator(run)
+            G, cfg = self.generator(run, upscale=upscale)
             self._check_budget(count, cfg)
             classes = self._labels(G, count, label)
             noise = torch.cat([seed_noise(seed + k, 1, cfg.latent_dim) for k in range(count)])
@@ -113,7 +120,8 @@ class Playground:
         return {"run": run.root.name, "task": cfg.task, "input": png_data_url(image[0]), "output": png_data_url(output[0]),
                 "input_size": list(image.shape[:-3:-1]), "output_size": list(output.shape[:-3:-1])}
 
-    def walk(self, run: RunDir, seeds: list[int], steps: int, label: int | None, form: str) -> bytes:
+    def walk(self, run: RunDir, seeds: list[int], steps: int, label: int | None, form: str,
+             upscale: RunDir | None = None) -> bytes:
         """The walk through `seeds` as a PNG strip or a GIF."""
         if len(seeds) > MAX_SEEDS or steps > MAX_STEPS:
             raise RequestError(f"a walk here has at most {MAX_SEEDS} seeds and {MAX_STEPS} steps; "
@@ -121,7 +129,7 @@ class Playground:
         if any(not 0 <= s <= MAX_SEED for s in seeds):
             raise RequestError(f"seeds: use 0 to {MAX_SEED}")
         with self._lock:
-            G, cfg = self.generator(run)
+            G, cfg = self.generator(run, upscale=upscale)
             self._check_budget(check_walk(seeds, steps), cfg)
             frames = walk_images(G, cfg.latent_dim, seeds, steps, label)
         if form == "gif":

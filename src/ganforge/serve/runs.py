@@ -131,4 +131,22 @@ class RunsRoot:
             "sample_epochs": snap.sample_epochs,
             "gif": f"/files/{name}/progress.gif" if snap.run.gif.is_file() else None,
             "class_names": names if len(names) == classes else [f"class {k}" for k in range(classes)],
+            "upscalers": self.upscalers(config),
         })
+
+    def upscalers(self, config: dict) -> list[str]:
+        """The super-resolution runs here whose net takes this noise run's images (`generate --upscale`):
+        same channels, and their input size (image_size / scale) is its image size."""
+        if config.get("task", "gan") != "gan":
+            return []
+        found = []
+        for name in self.names():
+            try:
+                snap = self.snapshot(name)
+            except NotFound:  # removed between listing and reading
+                continue
+            sr = snap.config or {}
+            if sr.get("task") == "sr" and snap.run.generator.is_file() and sr.get("channels") == config.get("channels") \
+                    and sr.get("image_size", 0) == config.get("image_size", -1) * sr.get("scale", 0):
+                found.append(name)
+        return found

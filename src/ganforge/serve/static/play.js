@@ -2,6 +2,7 @@
 // and walk the latent space between two seeds (or two picked images). Image k of a draw uses
 // seed + k, so each one is `ganforge generate RUN --n 1 --seed S` and can be a walk's end.
 // An image-to-image run gets translate.js instead: its generator takes an image, not noise.
+// Where a super-resolution run here takes this run's images, both can draw through it (--upscale).
 import { el, getJSON } from "./dom.js";
 import { showTranslate } from "./translate.js";
 
@@ -22,6 +23,11 @@ export function showPlayground(detail) {
   const drawClass = el("select", { name: "label" }, el("option", { value: "" }, "every class in turn"), ...classOptions());
   const seed = el("input", { type: "number", name: "seed", min: 0, value: 1 });
   const count = el("input", { type: "number", name: "n", min: 1, max: 64, value: 16 });
+  const upscalers = detail.upscalers || [];
+  const upscale = el("select", { name: "upscale" }, el("option", { value: "" }, "none"),
+    ...upscalers.map((run) => el("option", { value: run }, run)));
+  const withUpscale = (params) => (upscale.value ? { ...params, upscale: upscale.value } : params);
+  const upscaleFlag = () => (upscale.value ? ` --upscale ${upscale.value}` : "");
   const drawButton = el("button", { name: "draw" }, "Draw");
   const grid = el("div", { class: "samples" });
   const judgeNote = el("p", { class: "muted judge-note" });
@@ -52,7 +58,7 @@ export function showPlayground(detail) {
     const verdict = image.verdict && el("div", {
       class: `verdict ${image.label === null || image.label === image.verdict.class ? "agree" : "disagree"}`,
     }, `judge: ${image.verdict.name} ${Math.round(100 * image.verdict.confidence)}%`);
-    const again = `ganforge generate RUN --n 1 --seed ${image.seed}${image.label === null ? "" : ` --label ${image.label}`}`;
+    const again = `ganforge generate RUN --n 1 --seed ${image.seed}${image.label === null ? "" : ` --label ${image.label}`}${upscaleFlag()}`;
     const node = el("div", { class: "sample", "data-seed": image.seed, title: `click to pick for the walk\n${again}` },
       el("img", { src: image.png, alt: `seed ${image.seed}` }), el("div", { class: "cap" }, `seed ${image.seed}${label}`), verdict);
     node.addEventListener("click", () => pick(image, node));
@@ -65,7 +71,7 @@ export function showPlayground(detail) {
     const params = { seed: seed.value, n: count.value };
     if (drawClass.value !== "") params.label = drawClass.value;
     try {
-      const result = await getJSON(url("samples", params));
+      const result = await getJSON(url("samples", withUpscale(params)));
       picked.length = 0;
       grid.replaceChildren(...result.images.map(card));
       judgeNote.textContent = result.judge.note;
@@ -79,7 +85,7 @@ export function showPlayground(detail) {
   async function walk() {
     walkButton.disabled = true;
     walkError.textContent = "";
-    const params = { seeds: walkSeeds.value.replace(/\s+/g, ""), steps: steps.value };
+    const params = withUpscale({ seeds: walkSeeds.value.replace(/\s+/g, ""), steps: steps.value });
     if (classes.length) params.label = walkClass.value;
     try {
       const response = await fetch(url("walk", { ...params, format: "png" }));
@@ -89,7 +95,7 @@ export function showPlayground(detail) {
       anim.src = download.href = url("walk", { ...params, format: "gif" });
       download.hidden = false;
       const label = classes.length ? ` --label ${params.label}` : "";
-      command.textContent = `ganforge interpolate ${name} --seeds ${params.seeds} --steps ${params.steps}${label} --out walk.gif`;
+      command.textContent = `ganforge interpolate ${name} --seeds ${params.seeds} --steps ${params.steps}${label}${upscaleFlag()} --out walk.gif`;
     } catch (err) {
       walkError.textContent = err.message;
     } finally {
@@ -103,7 +109,8 @@ export function showPlayground(detail) {
     el("div", { class: "card playground" },
       el("h2", {}, "Draw from the generator"),
       el("div", { class: "controls" },
-        classes.length ? field("class ", drawClass) : null, field("seed ", seed), field("images ", count), drawButton),
+        classes.length ? field("class ", drawClass) : null, field("seed ", seed), field("images ", count),
+        upscalers.length ? field("upscale with ", upscale) : null, drawButton),
       drawError, grid, judgeNote,
       el("p", { class: "muted" }, "Each image has its own seed. Click two images to walk from one to the other.")),
     el("div", { class: "card walk" },
