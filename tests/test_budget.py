@@ -12,7 +12,7 @@ from ganforge.errors import ConfigError
 from ganforge.run import RunDir
 from ganforge.run.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.training import resume, train
-from ganforge.training.budget import Budget
+from ganforge.training.stopping import Budget
 from ganforge.training.callbacks import Hooks
 from ganforge.training.loop import Trainer
 

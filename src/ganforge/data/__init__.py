@@ -170,3 +170,11 @@ def _unknown_name_message(name: str) -> str:
     close = difflib.get_close_matches(name.lower(), DATASETS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown dataset {name!r}{hint}; choose one of {', '.join(DATASETS)}, or folder:PATH"
+
+
+def batch_bounds(n: int, batch_size: int, drop_last: bool) -> list[tuple[int, int]]:
+    """(start, end) of each batch. A last batch of one image is dropped: BatchNorm cannot train on it."""
+    bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    if bounds and (bounds[-1][1] - bounds[-1][0] < (batch_size if drop_last else 2)):
+        bounds.pop()
+    return bounds

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
 import sys
 import time
-from contextlib import contextmanager
 
 import torch
 from tqdm import tqdm
 
 from ..config import Config, save_config
-from ..data import ImageData, load_dataset, to_float
+from ..data import ImageData, batch_bounds, load_dataset, to_float
 from ..diagnose import Health, spread
 from ..errors import DataError, TrainingDiverged
 from ..losses import get_loss
@@ -31,7 +29,7 @@ from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
 from .. import threads
 from . import accel as accel_setup
-from .budget import REASONS as BUDGETS, Budget
+from .stopping import REASONS as BUDGETS, Budget, stop_on_ctrl_c
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .distributed import SOLO
 from .ema import EMA
@@ -64,35 +62,6 @@ def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
                             f"leave num_classes at 0 to take the dataset's")
         cfg = dataclasses.replace(cfg, num_classes=data.num_classes)
     return data, cfg
-
-
-def batch_bounds(n: int, batch_size: int, drop_last: bool) -> list[tuple[int, int]]:
-    """(start, end) of each batch. A last batch of one image is dropped: BatchNorm cannot train on it."""
-    bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    if bounds and (bounds[-1][1] - bounds[-1][0] < (batch_size if drop_last else 2)):
-        bounds.pop()
-    return bounds
-
-
-@contextmanager
-def stop_on_ctrl_c(trainer):
-    """First Ctrl-C: finish the current step, then checkpoint and stop. Second: abort at once."""
-    def handler(signum, frame):
-        if trainer.stop_requested:
-            raise KeyboardInterrupt
-        trainer.stop_requested = True
-        if trainer.world.is_main:
-            tqdm.write("Ctrl-C: finishing this step, then saving a checkpoint (press again to abort)", file=sys.stderr)
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:

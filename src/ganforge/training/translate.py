@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..config import Config, save_config
-from ..data import to_float
+from ..data import batch_bounds, to_float
 from ..data.folder import FolderOptions
 from ..data.pairs import task_pairs
 from ..data.superres import upscale
@@ -36,9 +36,8 @@ from ..run.jsonl import jsonl_text
 from ..seeding import derive_seed
 from ..viz import grid_image, save_png
 from .accel import resolve_device
-from .budget import Budget
 from .distributed import SOLO
-from .loop import batch_bounds, stop_on_ctrl_c
+from .stopping import Budget, stop_on_ctrl_c
 
 N_SHOWN = 8  # held-out pairs in each epoch's triptych grid
 
