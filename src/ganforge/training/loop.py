@@ -29,13 +29,13 @@ from ..run.records import STAT_NAMES, finding_record, format_record
 from ..seeding import derive_seed
 from .. import threads
 from . import accel as accel_setup
-from .stopping import REASONS as BUDGETS, Budget, stop_on_ctrl_c
 from .callbacks import EpochEnd, RunEnd, RunStart, StepEnd, overrides, run_folder_callbacks
 from .distributed import SOLO
 from .ema import EMA
 from .features import teach_features
 from .state import TrainState, checkpoint_state, restore_state
 from .step import make_step
+from .stopping import REASONS as BUDGETS, Budget, stop_on_ctrl_c
 
 
 def load_training_data(cfg: Config) -> tuple[ImageData, Config]:
@@ -113,7 +113,8 @@ class Trainer:
         self.step_hooks = [c.on_step for c in self.callbacks if overrides(c, "on_step")]
         self.step_hooks += threads.step_hooks(self.device)  # thread fitting: none unless the CLI asked (cores.py)
         self.state, self.history, self.findings = TrainState(), [], []  # findings: diagnosis.jsonl's lines
-        self.stop_requested, self._fixed_samples = False, None  # _fixed_samples: (step, images) of the last sample_fixed()
+        self.stop_requested = False
+        self._fixed_samples = None  # (step, images) of the last sample_fixed()
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
