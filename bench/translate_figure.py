@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ganforge.data import to_float
 from ganforge.data.folder import FolderOptions
-from ganforge.data.pairs import task_pairs
+from ganforge.data.tasks import task_pairs
 from ganforge.data.superres import upscale
 from ganforge.generate import load_generator
 from ganforge.viz import grid_image, save_png

@@ -14,8 +14,9 @@ import torch
 
 from .data import to_float, to_uint8
 from .data.folder import FolderOptions
-from .data.pairs import parse_spec, task_pairs
+from .data.pairs import parse_spec
 from .data.superres import upscale
+from .data.tasks import task_pairs
 from .metrics import get_judge
 from .metrics.fid import frechet
 from .metrics.translate import translation_metrics

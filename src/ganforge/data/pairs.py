@@ -55,17 +55,6 @@ def split_of(name: str, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRAC
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
 
 
-def task_pairs(task: str, dataset: str, split: str, options: FolderOptions, scale: int = 4, data_dir=None,
-               echo=None) -> PairData:
-    """The (input, target) pairs of an image-to-image run's `split`: pix2pix's two folders, or
-    super-resolution's downscaled copies (superres.py)."""
-    if task == "sr":
-        from .superres import sr_pairs  # it builds on this module
-
-        return sr_pairs(dataset, split, scale, options, data_dir, echo)
-    return load_pairs(dataset, split, options, echo)
-
-
 def image_names(folder: Path) -> list[str]:
     """The image files directly in `folder`, sorted."""
     if not folder.is_dir():

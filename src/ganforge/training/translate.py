@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..config import Config, save_config
 from ..data import batch_bounds, to_float
 from ..data.folder import FolderOptions
-from ..data.pairs import task_pairs
+from ..data.tasks import task_pairs
 from ..data.superres import upscale
 from ..errors import ConfigError, TrainingDiverged
 from ..metrics.translate import psnr
