@@ -98,13 +98,17 @@ def test_a_translation_run_keeps_the_same_budget(emoji, tmp_path):
 def test_the_command_says_the_budget_stopped_it_and_how_to_go_on(data_root, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["train", "--preset", "dcgan-mnist", "--dataset", "mnist", "--data-dir",
-                                      str(data_root), "--set", "subset=256", "--set", "max_seconds=0.000001",
+                                      str(data_root), "--set", "subset=256", "--max-seconds", "0.000001",
                                       "--no-progress", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert f"stopped (max_seconds); checkpoint saved. Resume with: ganforge train --resume {out}" in result.output
     seconds = load_checkpoint(out / "checkpoints" / "last.pt")["state"]["seconds"]
     shown = CliRunner().invoke(cli, ["info", str(out)]).output
     assert f"step 1, {seconds:.1f} s of training" in shown  # info tells how much of a budget was used
+    again = CliRunner().invoke(cli, ["train", "--resume", str(out), "--max-seconds", "0", "--max-steps", "2",
+                                     "--no-progress"])  # the budget may change on resume
+    assert again.exit_code == 0 and "stopped (max_steps)" in again.output, again.output
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["state"]["step"] == 2
 
 
 def test_a_negative_budget_is_refused_in_one_line():

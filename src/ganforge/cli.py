@@ -69,6 +69,7 @@ def _overrides(options: dict, sets: tuple[str, ...]) -> dict:
 @click.option("--seed", type=int, metavar="N", help="Seed for every random stream; the same seed repeats a CPU run exactly.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--max-steps", type=int, metavar="N", help="Stop after N optimiser steps in total (smoke runs).")
+@click.option("--max-seconds", type=float, metavar="S", help="Stop after S seconds of training steps in total (a time budget).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config field; repeatable.")
 @click.option("--out", metavar="DIR", help="Run folder.  [default: runs/DATE_DATASET_ARCH]")
 @click.option("--resume", metavar="RUN_DIR", help="Continue the run in RUN_DIR from its last checkpoint.")
@@ -77,8 +78,8 @@ def _overrides(options: dict, sets: tuple[str, ...]) -> dict:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config, parameter counts and FLOPs, and exit.")
 @click.option("--list-presets", is_flag=True, help="List the presets and exit.")
-def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, device, max_steps, sets, out,
-          resume, nproc, progress, dry_run, list_presets):
+def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, device, max_steps, max_seconds, sets,
+          out, resume, nproc, progress, dry_run, list_presets):
     """Train a GAN; writes samples, metrics, TensorBoard logs and checkpoints to a run folder.
 
     \b
@@ -99,7 +100,7 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
             click.echo(name)
         return
     overrides = _overrides({"dataset": dataset, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size,
-                            "seed": seed, "device": device, "max_steps": max_steps}, sets)
+                            "seed": seed, "device": device, "max_steps": max_steps, "max_seconds": max_seconds}, sets)
     if resume:
         if config_file:
             raise click.UsageError("--config cannot be used with --resume: a run keeps its own config")

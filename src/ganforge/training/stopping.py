@@ -1,7 +1,7 @@
 """Why a run stops before its epochs are done: Ctrl-C (stop_on_ctrl_c), or its own limits, max_steps
 (optimiser steps in total) and max_seconds (seconds of training steps in total: the clock the
 benchmarks count, so sampling, evaluation and checkpoints are outside it). Both limits count across
-resumes: `--resume RUN --set max_seconds=1800` goes on to 30 minutes in all. A step count repeats
+resumes: `--resume RUN --max-seconds 1800` goes on to 30 minutes in all. A step count repeats
 exactly with a seed; a time budget cannot (how many steps fit depends on the machine), which is why
 tests and the README's repeatable commands use steps. Both loops (loop.py, translate.py) use these.
 """
