@@ -130,7 +130,7 @@ def train(preset, config_file, dataset, data_dir, epochs, batch_size, seed, devi
             _start_workers(cfg, nproc)
         result = training.train(cfg, out=out, progress=progress, echo=click.echo)
     say = click.echo if _rank0() else (lambda *args: None)
-    if result.reason in ("interrupted", "max_steps", "max_seconds"):
+    if result.reason == "interrupted" or result.reason in training.BUDGETS:  # resume continues these
         world = int(os.environ.get("WORLD_SIZE", "1"))  # a distributed run resumes with as many processes
         again = f" --nproc {world}" if world > 1 else ""
         say(f"stopped ({result.reason}); checkpoint saved. Resume with: ganforge train --resume {result.run.root}{again}")

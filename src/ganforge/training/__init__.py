@@ -20,6 +20,7 @@ from ..run import checkpoint as ckpt
 from .callbacks import Callback, Hooks  # noqa: F401  (Hooks: part of the API, see the docstring)
 from .distributed import session
 from .loop import Trainer
+from .stopping import REASONS as BUDGETS  # noqa: F401  (a TrainResult's reasons when a budget stopped it)
 
 # What may change when a run continues; everything else is fixed by its checkpoint.
 RESUMABLE_FIELDS = ("epochs", "max_steps", "max_seconds", "device", "precision", "compile", "data_dir", "tensorboard",
