@@ -18,9 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from distributed import cpu_model  # bench/distributed.py
+from machine import torch_machine, write_result  # bench/machine.py
 from ganforge.config import parse_assignment
 from ganforge.evaluate import evaluate_run
 from ganforge.generate import generate
@@ -54,11 +52,8 @@ def main():
     keep = ("fid", "kid", "classes_covered", "label_accuracy", "label_accuracy_per_class", "class_variety",
             "class_variety_per_class", "judge")
     result = {"stages": stages, "gan_overrides": args.sets, **{k: metrics[k] for k in keep if k in metrics},
-              "cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    print(json.dumps(result))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+              **torch_machine()}
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

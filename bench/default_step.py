@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -29,9 +28,9 @@ from pathlib import Path
 
 import torch
 
+from machine import cpu_model  # bench/machine.py
 from ganforge.config import build_config, parse_assignment
 from ganforge.data import to_float
-from ganforge.kernels.cpu import choose
 from ganforge.run import RunDir
 from ganforge.training.loop import Trainer
 
@@ -72,10 +71,6 @@ def make(name: str, preset: str, sets: dict | None = None) -> tuple[Trainer, cal
         return (time.perf_counter() - start) / steps
 
     return trainer, run
-
-
-def cpu_model() -> str:
-    return choose.cpu_info().get("model name") or platform.processor()
 
 
 def main() -> None:

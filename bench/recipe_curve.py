@@ -15,15 +15,13 @@ evaluation uses its own random streams, so it does not change the training run i
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 from pathlib import Path
 
 import torch
 
+from machine import cpu_model, write_result  # bench/machine.py
 from ganforge.config import build_config, parse_assignment
-from ganforge.kernels.cpu import choose
 from ganforge.generate import write_samples
 from ganforge.metrics import Evaluator
 from ganforge.nets.sampling import sample, sample_labels
@@ -107,12 +105,9 @@ def main():
 
     trainer = Trainer(cfg, run, callbacks=[Hooks(on_step=on_step)], progress=False, echo=lambda *a: None)
     trainer.fit()
-    cpu = choose.cpu_info().get("model name") or platform.processor()
-    result = {"preset": args.preset, "overrides": args.sets, "threads": torch.get_num_threads(), "cpu": cpu,
+    result = {"preset": args.preset, "overrides": args.sets, "threads": torch.get_num_threads(), "cpu": cpu_model(),
               "step_path": trainer.step_path, "run": str(run.root), "curve": curve}
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result))
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed import cpu_model  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 CORES = len(os.sched_getaffinity(0))
 POLICIES = {

@@ -16,15 +16,12 @@ left by an earlier call is scored again without training (--score-only).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import threading
 import time
 from pathlib import Path
 
-import torch
-
-from distributed import cpu_model  # bench/distributed.py
+from machine import torch_machine, write_result  # bench/machine.py
 from ganforge.config import build_config, parse_assignment, save_config
 from ganforge.run import RunDir
 from ganforge.training import make_trainer
@@ -81,11 +78,7 @@ def main():
 
     metrics = evaluate_run(run.root, judge=args.judge, labels=args.judge_labels or None)
     print(format_report(metrics))
-    result = trained | metrics | {"cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    print(json.dumps(result))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(trained | metrics | torch_machine(), args.json, indent=2)
 
 
 if __name__ == "__main__":
