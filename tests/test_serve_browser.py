@@ -196,6 +196,8 @@ def test_a_noise_run_draws_and_walks_through_an_sr_run_from_the_page(served, cas
     for run in cascade_runs:
         shutil.copytree(run, root / run.name)
     page.goto(f"{url}/#/run/g16/play")
+    # the choices arrive with the run's details, after the page is drawn: wait for them
+    page.wait_for_function("() => document.querySelectorAll('select[name=upscale] option').length > 1")
     assert page.locator("select[name=upscale] option").all_text_contents() == ["none", "sr4"]
     page.fill("input[name=n]", "4")
     page.click("button[name=draw]")
