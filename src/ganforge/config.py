@@ -90,7 +90,7 @@ class Config:
     epochs: int = 30
     ema: float = 0.999  # >0: also keep an exponential moving average of G (decay) for samples; 0: off
     max_steps: int = 0  # >0: stop after this many steps in total (smoke runs, tests)
-    max_seconds: float = 0.0  # >0: stop after this many seconds of training steps in total (training/budget.py)
+    max_seconds: float = 0.0  # >0: stop after this many seconds of training steps in total (training/stopping.py)
     # artefacts
     n_fixed: int = 100  # fixed noise vectors shown as the progress grid (10x10: one class per column)
     eval_every: int = 0  # >0: quality metrics (FID, KID, classes...) every this many epochs, and at the end
